@@ -1,0 +1,63 @@
+#pragma once
+/// \file The exception hierarchy shared by every module, named after Python's.
+///
+/// Every error concur throws derives from `concur::Error` (a `std::runtime_error`), except misuse
+/// that Python reports as ValueError/RuntimeError: that throws `std::invalid_argument` /
+/// `std::logic_error` with a message that says what to do instead.
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace concur {
+
+/// Base of every concur error.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The operation was cancelled (Python's `CancelledError`).
+class CancelledError : public Error {
+ public:
+  CancelledError() : Error("operation was cancelled") {}
+  using Error::Error;
+};
+
+/// A timed wait ran out of time (Python's `TimeoutError`).
+class TimeoutError : public Error {
+ public:
+  TimeoutError() : Error("timed out") {}
+  using Error::Error;
+};
+
+/// The object is not in a state that allows the call (Python's `InvalidStateError`).
+class InvalidStateError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Several errors at once (Python's `ExceptionGroup`): holds every child error.
+class ExceptionGroup : public Error {
+ public:
+  ExceptionGroup(const std::string& message, std::vector<std::exception_ptr> errors);
+  /// The child errors, in the order they were collected.
+  [[nodiscard]] const std::vector<std::exception_ptr>& exceptions() const noexcept { return errors_; }
+
+ private:
+  std::vector<std::exception_ptr> errors_;
+};
+
+/// A readable one-line description of an exception_ptr ("TypeName: what()").
+std::string describe(const std::exception_ptr& e);
+
+/// Reports an error that nobody can receive (a throwing callback, a failing thread target) on
+/// stderr, prefixed by `context`. Never throws. Replace the sink with `set_unraisable_hook`.
+void report_unraisable(const std::string& context, const std::exception_ptr& e) noexcept;
+
+/// Hook for errors nobody can receive (Python's `sys.unraisablehook`). Pass nullptr to restore
+/// the default (print to stderr). Thread-safe.
+using UnraisableHook = void (*)(const std::string& context, const std::exception_ptr& e);
+void set_unraisable_hook(UnraisableHook hook) noexcept;
+
+}  // namespace concur
