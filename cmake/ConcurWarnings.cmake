@@ -3,9 +3,6 @@ add_library(concur_warnings INTERFACE)
 target_compile_options(concur_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align -Woverloaded-virtual
   -Wnull-dereference -Wimplicit-fallthrough -Wmisleading-indentation -Wduplicated-cond
-  # Options structs are Python's keyword arguments: `{.name = "x"}` leaves the other fields at
-  # their defaults on purpose, which GCC's -Wextra would otherwise flag.
-  -Wno-missing-field-initializers
   # Options structs are meant for designated initialisers that name only some fields.
   -Wno-missing-field-initializers
   $<$<BOOL:${CONCUR_WERROR}>:-Werror>)

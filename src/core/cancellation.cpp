@@ -5,9 +5,7 @@ namespace concur {
 CancelSource::CancelSource() : state_(std::make_shared<core::EventCore>()) {}
 
 bool CancelSource::cancel() noexcept {
-  if (state_->is_set()) return false;
-  state_->set();
-  return true;
+  return state_->set();  // atomic test-and-set: one of several racing cancel() calls wins
 }
 
 bool CancelSource::cancelled() const noexcept { return state_->is_set(); }

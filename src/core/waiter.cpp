@@ -99,10 +99,12 @@ void SpinLock::lock_slow() noexcept {
 
 // ---- EventCore ----------------------------------------------------------------------------
 
-void EventCore::set() noexcept {
+bool EventCore::set() noexcept {
   std::lock_guard g(lock_);
+  if (flag_.load(std::memory_order_relaxed)) return false;  // under lock_: no racing set()
   flag_.store(true, std::memory_order_release);
   waiters_.wake_all();
+  return true;
 }
 
 void EventCore::clear() noexcept {
@@ -161,7 +163,9 @@ void SemaphoreCore::release(std::int64_t n) noexcept {
 
 bool SemaphoreCore::release_bounded(std::int64_t n, std::int64_t max) noexcept {
   std::lock_guard g(lock_);
-  if (waiters_.empty() && value_.load(std::memory_order_relaxed) + n > max) return false;
+  // Python's BoundedSemaphore: value + n > initial is an over-release, waiters or not (while
+  // parties wait, value is 0, so handing them more than `max` units would be one too).
+  if (value_.load(std::memory_order_relaxed) + n > max) return false;
   while (n > 0) {
     WaitNode* w = waiters_.pop_front();
     if (!w) break;

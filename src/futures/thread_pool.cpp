@@ -81,6 +81,7 @@ class Pool {
   // push, so shutdown() knows when no more pushes can land.
   alignas(64) std::atomic<int> submitters_{0};
   std::atomic<bool> shutdown_{false};
+  std::atomic<bool> quiescing_{false};  // shutdown_ and no outside push can land any more
   std::atomic<bool> terminate_{false};
   std::atomic<bool> broken_{false};
   std::atomic<int> idle_{0};  // workers with nothing to do (for the shutdown quiescence check)
@@ -205,23 +206,19 @@ StateBase* Pool::steal_any(Worker* me) noexcept {
 
 StateBase* Pool::find_work(Worker& me) noexcept {
   if (StateBase* t = me.deque.take()) return t;
-  if (StateBase* batch = inject_.take_all()) {
-    // Keep the oldest, queue the rest so that take() returns them oldest first and thieves
-    // can share them.
-    StateBase* first = batch;
-    StateBase* rest = batch->next_task;
-    first->next_task = nullptr;
-    if (rest) {
-      std::vector<StateBase*> tmp;
-      for (StateBase* t = rest; t; t = t->next_task) tmp.push_back(t);
-      for (auto it = tmp.rbegin(); it != tmp.rend(); ++it) {
-        (*it)->next_task = nullptr;
-        me.deque.push(*it);
-      }
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      notify();
+  if (StateBase* t = inject_.take_all_lifo()) {
+    // Newest first: queue all but the oldest, so that take() returns them oldest first and
+    // thieves can share them; run the oldest now.
+    if (!t->next_task) return t;
+    while (t->next_task) {
+      StateBase* n = t->next_task;
+      t->next_task = nullptr;
+      me.deque.push(t);
+      t = n;
     }
-    return first;
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    notify();
+    return t;
   }
   return steal_any(&me);
 }
@@ -254,7 +251,11 @@ bool Pool::spin(Worker& me) {
       return true;
     }
     if (terminate_.load(std::memory_order_relaxed) || broken_.load(std::memory_order_relaxed)) break;
-    for (int p = 0; p < 32; ++p) cpu_relax();
+    if (i < 16) {
+      for (int p = 0; p < 32; ++p) cpu_relax();
+    } else {
+      std::this_thread::yield();  // on an oversubscribed machine, let the submitter run
+    }
   }
   searching_.fetch_sub(1, std::memory_order_seq_cst);
   return false;
@@ -306,7 +307,7 @@ void Pool::worker_main(Worker& me) {
     if (spin(me)) continue;
     // Idle. During shutdown, the last worker to go idle with nothing queued ends the pool.
     int idle_now = idle_.fetch_add(1, std::memory_order_seq_cst) + 1;
-    if (shutdown_.load(std::memory_order_seq_cst) && idle_now == static_cast<int>(workers_.size()) && !has_work()) {
+    if (quiescing_.load(std::memory_order_seq_cst) && idle_now == static_cast<int>(workers_.size()) && !has_work()) {
       terminate_.store(true, std::memory_order_seq_cst);
       wake_all();
     }
@@ -395,15 +396,15 @@ void Pool::shutdown(bool wait, bool cancel_futures) {
     for (StateBase* t : keep) inject_.push(t);
   }
   // Workers that are asleep must notice the shutdown to run the quiescence check.
+  quiescing_.store(true, std::memory_order_seq_cst);
   wake_all();
   if (idle_.load(std::memory_order_seq_cst) == static_cast<int>(workers_.size()) && !has_work()) {
     terminate_.store(true, std::memory_order_seq_cst);
     wake_all();
   }
-  if (!wait) return;
-  Worker* me = tls_worker;
+  // From one of our own tasks, waiting would wait for ourselves: behave as wait=false.
+  if (!wait || (tls_worker && tls_worker->pool == this)) return;
   for (auto& w : workers_) {
-    if (me == w.get()) continue;  // shutdown(wait=true) from one of our own tasks
     if (w->thread.valid() && w->thread.is_alive()) w->thread.join();
   }
 }

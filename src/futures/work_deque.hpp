@@ -123,6 +123,11 @@ class InjectionQueue {
     }
     return fifo;
   }
+  /// Everything queued, newest first (linked through next_task), or null.
+  StateBase* take_all_lifo() noexcept {
+    if (head_.load(std::memory_order_relaxed) == nullptr) return nullptr;
+    return head_.exchange(nullptr, std::memory_order_acquire);
+  }
   [[nodiscard]] bool empty() const noexcept { return head_.load(std::memory_order_seq_cst) == nullptr; }
 
  private:

@@ -130,11 +130,11 @@ TEST(EventCore, ArmDisarmSetClear) {
   ev.clear();
   EXPECT_FALSE(ev.is_set());
   EXPECT_TRUE(ev.arm(n));
-  ev.set();
+  EXPECT_TRUE(ev.set());
   EXPECT_EQ(w.wakes, 1);
   EXPECT_FALSE(n.linked);
-  ev.disarm(n);  // disarm after wake is harmless
-  ev.set();      // a second set wakes nobody
+  ev.disarm(n);          // disarm after wake is harmless
+  EXPECT_FALSE(ev.set());  // a second set reports it was set and wakes nobody
   EXPECT_EQ(w.wakes, 1);
 }
 

@@ -14,10 +14,12 @@ using Deadline = std::optional<Clock::time_point>;
 template <class Rep, class Period>
 Clock::time_point deadline_after(std::chrono::duration<Rep, Period> timeout) {
   if (timeout <= timeout.zero()) return Clock::now();
-  auto d = std::chrono::duration_cast<Clock::duration>(timeout);
   auto now = Clock::now();
-  if (d > Clock::time_point::max() - now) return Clock::time_point::max();
-  return now + d;
+  // Compare before converting: casting a huge timeout (hours::max()) to nanoseconds overflows.
+  // The one-second margin absorbs the double's rounding near the limit.
+  using fsec = std::chrono::duration<double>;
+  if (fsec(timeout) >= fsec(Clock::time_point::max() - now) - fsec(1.0)) return Clock::time_point::max();
+  return now + std::chrono::duration_cast<Clock::duration>(timeout);
 }
 
 /// Blocks while `*word == expected`, until woken or `deadline` passes. May wake spuriously.

@@ -97,7 +97,9 @@ class SpinLock {
 /// for it. Thread-safe.
 class EventCore {
  public:
-  void set() noexcept;
+  /// Sets the flag and wakes every registered waiter; returns false if it was already set
+  /// (exactly one of several racing set() calls returns true).
+  bool set() noexcept;
   void clear() noexcept;
   [[nodiscard]] bool is_set() const noexcept { return flag_.load(std::memory_order_acquire); }
   /// Registers `node` unless the flag is already set; returns false (and registers nothing) if

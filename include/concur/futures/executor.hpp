@@ -102,7 +102,12 @@ template <class R>
 class MapResult {
  public:
   using value_type = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
-  using Chunk = std::vector<std::variant<value_type, std::exception_ptr>>;
+  /// One task's results when items are batched: a value per item, except where the item
+  /// threw (kept aside, rarely present).
+  struct Chunk {
+    std::vector<std::optional<value_type>> values;
+    std::vector<std::pair<std::size_t, std::exception_ptr>> errors;
+  };
 
   MapResult(std::vector<Future<R>> singles, core::Deadline deadline)
       : singles_(std::move(singles)), size_(singles_.size()), deadline_(deadline) {}
@@ -157,12 +162,21 @@ class MapResult {
     next_ = i + 1;
     try {
       if (!chunks_.empty()) {
-        auto& f = chunks_[i / chunksize_];
-        f.state()->wait_or_throw(deadline_);
-        if (auto e = f.state()->exception_ptr()) std::rethrow_exception(e);
-        auto& slot = detail::state_of(f)->value()[i % chunksize_];
-        if (auto* e = std::get_if<std::exception_ptr>(&slot)) std::rethrow_exception(*e);
-        return std::move(std::get<value_type>(slot));
+        const std::size_t c = i / chunksize_;
+        if (c != cur_chunk_index_ || cur_chunk_ == nullptr) {
+          auto& f = chunks_[c];
+          f.state()->wait_or_throw(deadline_);
+          if (auto e = f.state()->exception_ptr()) std::rethrow_exception(e);
+          cur_chunk_ = &detail::state_of(f)->value();
+          cur_chunk_index_ = c;
+        }
+        const std::size_t j = i - c * chunksize_;
+        auto& slot = cur_chunk_->values[j];
+        if (!slot) {
+          for (auto& [k, e] : cur_chunk_->errors)
+            if (k == j) std::rethrow_exception(e);
+        }
+        return std::move(*slot);
       }
       auto& f = singles_[i];
       f.state()->wait_or_throw(deadline_);
@@ -190,6 +204,8 @@ class MapResult {
   std::size_t next_ = 0;
   core::Deadline deadline_;
   bool started_ = false;
+  Chunk* cur_chunk_ = nullptr;
+  std::size_t cur_chunk_index_ = 0;
 };
 
 template <class F, class... Rs>
@@ -232,17 +248,17 @@ auto Executor::map_impl(MapOptions options, F&& fn, Rs&&... ranges) {
     chunks.push_back(submit(
         [f](std::vector<Args> items) mutable {
           Chunk out;
-          out.reserve(items.size());
-          for (auto& a : items) {
+          out.values.resize(items.size());
+          for (std::size_t k = 0; k < items.size(); ++k) {
             try {
               if constexpr (std::is_void_v<R>) {
-                std::apply(f, std::move(a));
-                out.emplace_back(std::in_place_index<0>, std::monostate{});
+                std::apply(f, std::move(items[k]));
+                out.values[k].emplace();
               } else {
-                out.emplace_back(std::in_place_index<0>, std::apply(f, std::move(a)));
+                out.values[k].emplace(std::apply(f, std::move(items[k])));
               }
             } catch (...) {
-              out.emplace_back(std::in_place_index<1>, std::current_exception());
+              out.errors.emplace_back(k, std::current_exception());
             }
           }
           return out;

@@ -43,6 +43,8 @@ class ThreadPoolExecutor final : public Executor {
   explicit ThreadPoolExecutor(ThreadPoolOptions options);
   ~ThreadPoolExecutor() override;
 
+  /// See Executor::shutdown. Called from one of this pool's own tasks, `wait` is ignored (the
+  /// pool cannot wait for the task that is waiting): the workers still finish every queued task.
   void shutdown(bool wait = true, bool cancel_futures = false) override;
 
   /// Number of worker threads.
