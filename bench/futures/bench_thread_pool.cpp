@@ -1,21 +1,20 @@
 // concur::futures::ThreadPoolExecutor against TBB and Boost.Asio, same run, same 2 workers.
 //
 //   (a) Tiny/*       1e6 tiny tasks submitted from the main thread, a future each (TBB: none),
-//                    every result awaited                                   -> ns_per_task
-//   (b) Map/*        map x*x over 1e6 ints, chunksize 1e6/16 (TBB: parallel_for) -> ns_per_item
+//                    every result awaited                                 -> time_per_task
+//   (b) Map/*        map x*x over 1e6 ints, chunksize 1e6/16 (TBB: parallel_for) -> time_per_item
 //   (c) Fib/*        fork-join fib(30) with nested submits, serial below n <= 12 -> time
 //   (d) IdleCpu/*    CPU ms the process burns during 1 s with an idle 2-worker pool (goal 0)
 //
 // Run:  ./build/release/bench/bench_futures [--benchmark_filter=Tiny]
 // Notes on fairness are in workloads.hpp. The idle-CPU cases run first, before any TBB worker
 // of an earlier case could still be spinning.
-#include <benchmark/benchmark.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
 #include "workloads.hpp"
+#include <benchmark/benchmark.h>
 
 namespace {
 
@@ -32,11 +31,13 @@ void check(long got, long want, const char* what) {
   }
 }
 
-/// ns per item, from benchmark's own per-iteration time: items * iterations / time, inverted.
+/// Time per item, from benchmark's own per-iteration time: (items * iterations / time) inverted,
+/// in seconds, which the console prints with an SI prefix ("245.3ns").
 void per_item_counter(benchmark::State& state, const char* name, long items_per_iteration) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * items_per_iteration);
-  state.counters[name] = benchmark::Counter(static_cast<double>(items_per_iteration) * 1e-9,
-                                            benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters[name] =
+      benchmark::Counter(static_cast<double>(items_per_iteration),
+                         benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 
 // ---- (d) idle CPU ---------------------------------------------------------------------------
@@ -47,9 +48,21 @@ void IdleCpu(benchmark::State& state) {
   for (auto _ : state) ms = Measure(1000ms);
   state.counters["idle_cpu_ms"] = ms;
 }
-BENCHMARK(IdleCpu<bench::concur_idle_cpu_ms>)->Name("IdleCpu/concur")->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(IdleCpu<bench::asio_idle_cpu_ms>)->Name("IdleCpu/asio")->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(IdleCpu<bench::tbb_idle_cpu_ms>)->Name("IdleCpu/tbb")->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(IdleCpu<bench::concur_idle_cpu_ms>)
+    ->Name("IdleCpu/concur")
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(IdleCpu<bench::asio_idle_cpu_ms>)
+    ->Name("IdleCpu/asio")
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(IdleCpu<bench::tbb_idle_cpu_ms>)
+    ->Name("IdleCpu/tbb")
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // ---- (a) tiny tasks -------------------------------------------------------------------------
 
@@ -57,21 +70,25 @@ void Tiny_concur(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   bench::cf::ThreadPoolExecutor pool(bench::kWorkers);
   for (auto _ : state) check(bench::concur_tiny_tasks(pool, n), bench::tiny_checksum(n), "concur tiny");
-  per_item_counter(state, "ns_per_task", n);
+  per_item_counter(state, "time_per_task", n);
 }
 void Tiny_tbb(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   tbb::task_arena arena(bench::kWorkers);
   for (auto _ : state) check(bench::tbb_tiny_tasks(arena, n), bench::tiny_checksum(n), "tbb tiny");
-  per_item_counter(state, "ns_per_task", n);
+  per_item_counter(state, "time_per_task", n);
 }
 void Tiny_asio(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   boost::asio::thread_pool pool(bench::kWorkers);
   for (auto _ : state) check(bench::asio_tiny_tasks(pool, n), bench::tiny_checksum(n), "asio tiny");
-  per_item_counter(state, "ns_per_task", n);
+  per_item_counter(state, "time_per_task", n);
 }
-BENCHMARK(Tiny_concur)->Name("Tiny/concur_submit_result")->Arg(kTinyTasks)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(Tiny_concur)
+    ->Name("Tiny/concur_submit_result")
+    ->Arg(kTinyTasks)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(Tiny_tbb)->Name("Tiny/tbb_task_group")->Arg(kTinyTasks)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(Tiny_asio)->Name("Tiny/asio_post_promise")->Arg(kTinyTasks)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -84,14 +101,14 @@ void Map_concur(benchmark::State& state) {
   bench::cf::ThreadPoolExecutor pool(bench::kWorkers);
   for (auto _ : state) check(bench::concur_map(pool, xs, chunk), bench::square_checksum(n), "concur map");
   state.counters["chunksize"] = static_cast<double>(chunk);
-  per_item_counter(state, "ns_per_item", n);
+  per_item_counter(state, "time_per_item", n);
 }
 void Map_tbb(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   const auto xs = bench::iota_ints(n);
   tbb::task_arena arena(bench::kWorkers);
   for (auto _ : state) check(bench::tbb_map(arena, xs), bench::square_checksum(n), "tbb map");
-  per_item_counter(state, "ns_per_item", n);
+  per_item_counter(state, "time_per_item", n);
 }
 BENCHMARK(Map_concur)->Name("Map/concur_map_chunked")->Arg(kMapItems)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(Map_tbb)->Name("Map/tbb_parallel_for")->Arg(kMapItems)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -2,6 +2,7 @@
 // table with the ratios concur / TBB and concur / Asio (below 1.00: concur is faster).
 //
 //   ./build/release/bench/bench_futures_ratios [--tasks N] [--map-items N] [--fib N] [--reps R] [--idle-ms MS]
+//   [--machine]
 //
 // Each timing is the best of R repetitions (default 3), which keeps the table readable on a
 // busy machine. The idle-CPU row runs first, before TBB has started any worker thread.
@@ -26,6 +27,7 @@ struct Args {
   int fib = 30;
   int reps = 3;
   int idle_ms = 1000;
+  bool machine = false;  // also print "RESULT <key> <value>" lines (bench/compare/run_compare.sh reads them)
 };
 
 Args parse(int argc, char** argv) {
@@ -38,14 +40,21 @@ Args parse(int argc, char** argv) {
       }
       out = std::atoi(argv[++i]);
     };
-    if (!std::strcmp(argv[i], "--tasks")) next(a.tasks);
-    else if (!std::strcmp(argv[i], "--map-items")) next(a.map_items);
-    else if (!std::strcmp(argv[i], "--fib")) next(a.fib);
-    else if (!std::strcmp(argv[i], "--reps")) next(a.reps);
-    else if (!std::strcmp(argv[i], "--idle-ms")) next(a.idle_ms);
+    if (!std::strcmp(argv[i], "--tasks"))
+      next(a.tasks);
+    else if (!std::strcmp(argv[i], "--map-items"))
+      next(a.map_items);
+    else if (!std::strcmp(argv[i], "--fib"))
+      next(a.fib);
+    else if (!std::strcmp(argv[i], "--reps"))
+      next(a.reps);
+    else if (!std::strcmp(argv[i], "--idle-ms"))
+      next(a.idle_ms);
+    else if (!std::strcmp(argv[i], "--machine"))
+      a.machine = true;
     else {
       std::fprintf(stderr,
-                   "usage: %s [--tasks N] [--map-items N] [--fib N] [--reps R] [--idle-ms MS]\n"
+                   "usage: %s [--tasks N] [--map-items N] [--fib N] [--reps R] [--idle-ms MS] [--machine]\n"
                    "Runs tiny tasks, map, fork-join fib and idle-CPU once per contender "
                    "(concur, TBB, Boost.Asio; 2 workers each) and prints ratios.\n",
                    argv[0]);
@@ -72,7 +81,7 @@ double best_ns(int reps, long want, const char* what, const std::function<long()
   return best;
 }
 
-void rule() { std::puts("--------------------------------------------------------------------------------------------------"); }
+void rule() { std::puts(std::string(108, '-').c_str()); }
 
 std::string ratio(double a, std::optional<double> b) {
   if (!b || *b <= 0) return "-";
@@ -96,9 +105,9 @@ struct Row {
 };
 
 void print(const Row& r) {
-  std::printf("%-34s %-10s %12s %12s %12s %11s %11s\n", r.workload.c_str(), r.unit.c_str(),
-              num(r.concur, r.fmt).c_str(), num(r.tbb, r.fmt).c_str(), num(r.asio, r.fmt).c_str(),
-              ratio(r.concur, r.tbb).c_str(), ratio(r.concur, r.asio).c_str());
+  std::printf("%-40s %-8s %10s %12s %12s %11s %11s\n", r.workload.c_str(), r.unit.c_str(), num(r.concur, r.fmt).c_str(),
+              num(r.tbb, r.fmt).c_str(), num(r.asio, r.fmt).c_str(), ratio(r.concur, r.tbb).c_str(),
+              ratio(r.concur, r.asio).c_str());
 }
 
 }  // namespace
@@ -171,7 +180,7 @@ int main(int argc, char** argv) {
   std::printf("concur futures vs TBB vs Boost.Asio   (%d workers each; time = best of %d; ratio < 1: concur faster)\n",
               kWorkers, a.reps);
   rule();
-  std::printf("%-34s %-10s %12s %12s %12s %11s %11s\n", "workload", "unit", "concur", "TBB", "Asio", "concur/TBB",
+  std::printf("%-40s %-8s %10s %12s %12s %11s %11s\n", "workload", "unit", "concur", "TBB", "Asio", "concur/TBB",
               "concur/Asio");
   rule();
   std::snprintf(title, sizeof title, "(a) %d tiny tasks, future each", a.tasks);
@@ -183,13 +192,24 @@ int main(int argc, char** argv) {
   std::snprintf(title, sizeof title, "(d) idle pool, CPU during %d ms", a.idle_ms);
   {
     // Ratios of near-zero CPU times mean nothing; print the values only.
-    std::printf("%-34s %-10s %12.2f %12.2f %12.2f %11s %11s\n", title, "CPU ms", idle_concur, idle_tbb, idle_asio, "-",
+    std::printf("%-40s %-8s %10.2f %12.2f %12.2f %11s %11s\n", title, "CPU ms", idle_concur, idle_tbb, idle_asio, "-",
                 "-");
   }
   rule();
   std::printf("fib(%d) serial: %.2f ms -> speed-up on %d workers: concur %.2fx, TBB %.2fx\n", a.fib, fib_serial / 1e6,
               kWorkers, fib_serial / fib_concur, fib_serial / fib_tbb);
-  std::printf("notes: TBB tasks have no futures (results go to slots); TBB's arena counts the waiting main thread\n"
-              "       as one of its 2 slots; Asio gets a std::promise/std::future per task; map has no Asio peer.\n");
+  std::printf(
+      "notes: TBB tasks have no futures (results go to slots); TBB's arena counts the waiting main thread\n"
+      "       as one of its 2 slots; Asio gets a std::promise/std::future per task; map has no Asio peer.\n");
+  if (a.machine) {
+    std::printf("RESULT concur_tiny_ns_per_task %.1f\n", tiny_concur / a.tasks);
+    std::printf("RESULT tbb_tiny_ns_per_task %.1f\n", tiny_tbb / a.tasks);
+    std::printf("RESULT asio_tiny_ns_per_task %.1f\n", tiny_asio / a.tasks);
+    std::printf("RESULT concur_map_ns_per_item %.2f\n", map_concur / a.map_items);
+    std::printf("RESULT tbb_map_ns_per_item %.2f\n", map_tbb / a.map_items);
+    std::printf("RESULT concur_fib_ms %.2f\n", fib_concur / 1e6);
+    std::printf("RESULT tbb_fib_ms %.2f\n", fib_tbb / 1e6);
+    std::printf("RESULT concur_idle_cpu_ms %.2f\n", idle_concur);
+  }
   return 0;
 }

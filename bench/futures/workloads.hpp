@@ -153,7 +153,9 @@ inline long tbb_fib(tbb::task_arena& arena, int n, int cutoff) {
 inline double process_cpu_ms() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  auto ms = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) * 1e3 + static_cast<double>(tv.tv_usec) / 1e3; };
+  auto ms = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) * 1e3 + static_cast<double>(tv.tv_usec) / 1e3;
+  };
   return ms(ru.ru_utime) + ms(ru.ru_stime);
 }
 

@@ -34,9 +34,8 @@ void futex_wake(std::atomic<uint32_t>& word, int n) noexcept {
 }
 
 void ThreadWaiter::wake() noexcept {
-  // release: the parked thread sees everything the waker wrote before waking it.
-  word_.store(1, std::memory_order_release);
-  futex_wake(word_, 1);
+  // acq_rel: release publishes the waker's writes; the exchange tells whether anyone sleeps.
+  if (word_.exchange(kWoken, std::memory_order_acq_rel) == kParked) futex_wake(word_, 1);
 }
 
 bool ThreadWaiter::park(Deadline deadline) noexcept {
@@ -46,8 +45,17 @@ bool ThreadWaiter::park(Deadline deadline) noexcept {
     __builtin_ia32_pause();
 #endif
   }
-  while (!woken()) {
-    if (!futex_wait(word_, 0, deadline)) return woken();
+  std::uint32_t expected = kIdle;
+  if (!word_.compare_exchange_strong(expected, kParked, std::memory_order_acq_rel, std::memory_order_acquire))
+    return true;  // woken meanwhile
+  while (word_.load(std::memory_order_acquire) == kParked) {
+    if (!futex_wait(word_, kParked, deadline)) {
+      // Timed out: go back to idle unless a wake() got in first.
+      expected = kParked;
+      if (word_.compare_exchange_strong(expected, kIdle, std::memory_order_acq_rel, std::memory_order_acquire))
+        return false;
+      return true;
+    }
   }
   return true;
 }

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "concur/core/trace.hpp"
 #include "concur/threading/thread.hpp"
@@ -196,7 +197,12 @@ StateBase* Pool::steal_any(Worker* me) noexcept {
     for (std::size_t k = 0; k < n; ++k) {
       Worker* v = workers_[(start + k) % n].get();
       if (v == me) continue;
-      if (StateBase* t = v->deque.steal()) return t;
+      if (StateBase* t = v->deque.steal()) {
+        // More left behind (perhaps by a worker now blocked in a task): wake another worker
+        // for it, so a burst fanned out by one notify() reaches every sleeper in turn.
+        if (v->deque.size() > 0) notify();
+        return t;
+      }
       if (v->deque.size() > 0) contended = true;
     }
     if (!contended) break;
@@ -298,12 +304,18 @@ void Pool::worker_main(Worker& me) {
     }
   }
   auto never = [] { return false; };
+  bool woken = false;  // just back from park(): one notify() may have been meant for several tasks
   for (;;) {
     if (broken_.load(std::memory_order_acquire)) break;
     if (StateBase* t = find_work(me)) {
+      // A woken worker that found work passes the wake-up on if more is queued (as the last
+      // searcher does in spin()); otherwise a burst of blocking tasks can strand one in the
+      // deque of a worker that is blocked, while another worker sleeps.
+      if (std::exchange(woken, false) && has_work()) notify();
       run_task(me, t);
       continue;
     }
+    woken = false;
     if (spin(me)) continue;
     // Idle. During shutdown, the last worker to go idle with nothing queued ends the pool.
     int idle_now = idle_.fetch_add(1, std::memory_order_seq_cst) + 1;
@@ -321,6 +333,7 @@ void Pool::worker_main(Worker& me) {
     }
     park(me, std::nullopt, never);
     idle_.fetch_sub(1, std::memory_order_seq_cst);
+    woken = true;
   }
   if (broken_.load(std::memory_order_acquire)) {
     std::string reason;
@@ -351,6 +364,14 @@ bool Pool::help_until(Worker& me, concur::detail::function_ref<bool()> ready,
       continue;
     }
     if (deadline && core::Clock::now() >= *deadline) break;
+    // The awaited task is probably running on another worker: look again for a little while
+    // (for work or completion) before sleeping.
+    bool progressed = false;
+    for (int i = 0; i < 256 && !progressed; ++i) {
+      for (int p = 0; p < 8; ++p) cpu_relax();
+      progressed = ready() || has_work();
+    }
+    if (progressed) continue;
     park(me, deadline, ready);
   }
   disarm(me.parker);

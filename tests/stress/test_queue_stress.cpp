@@ -160,41 +160,38 @@ TEST(QueueStress, SimpleQueueManyProducersManyConsumers) {
   q::SimpleQueue<std::int64_t> queue;
   const auto iters = stress_iters();
   constexpr int kProducers = 3, kConsumers = 3;
-  std::atomic<std::int64_t> put_sum{0}, got_sum{0}, got_count{0};
+  std::atomic<std::int64_t> put_sum{0}, got_sum{0}, got_count{0}, total{0};
   Budget budget;
-  std::atomic<std::int64_t> total{0};
-  std::vector<th::Thread> ts;
+  std::vector<th::Thread> producers, consumers;
   for (int p = 0; p < kProducers; ++p) {
-    ts.emplace_back([&] {
+    producers.emplace_back([&] {
       for (std::int64_t i = 1; i <= iters && !budget.exhausted(); ++i) {
         queue.put(i);
         put_sum += i;
         ++total;
       }
-      for (int c = 0; c < kConsumers; ++c) queue.put(-1);  // one poison pill per consumer per producer
     });
   }
   for (int c = 0; c < kConsumers; ++c) {
-    ts.emplace_back([&, c] {
-      int pills = 0;
-      while (pills < kProducers) {
+    consumers.emplace_back([&, c] {
+      for (;;) {
         std::int64_t v;
         try {
           v = c == 0 ? queue.get(100us) : queue.get();
         } catch (const q::Empty&) {
           continue;
         }
-        if (v < 0) {
-          ++pills;
-          continue;
-        }
+        if (v < 0) return;  // poison pill
         got_sum += v;
         ++got_count;
       }
     });
   }
-  for (auto& t : ts) t.start();
-  for (auto& t : ts) t.join();
+  for (auto& t : producers) t.start();
+  for (auto& t : consumers) t.start();
+  for (auto& t : producers) t.join();
+  for (int c = 0; c < kConsumers; ++c) queue.put_nowait(-1);  // after every real item
+  for (auto& t : consumers) t.join();
   EXPECT_EQ(got_count.load(), total.load());
   EXPECT_EQ(got_sum.load(), put_sum.load());
   EXPECT_TRUE(queue.empty());

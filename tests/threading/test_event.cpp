@@ -84,7 +84,7 @@ TEST(Event, ClearAfterSetDoesNotUnwakeWaiters) {
   });
   t.start();
   ASSERT_TRUE(concur::test::eventually([&] { return waiting.load() == 1; }));
-  std::this_thread::sleep_for(20ms);  // let it park
+  std::this_thread::sleep_for(50ms);  // let it park
   ev.set();
   ev.clear();
   t.join();

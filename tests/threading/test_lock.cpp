@@ -119,8 +119,9 @@ TEST(Lock, WaitersAreServedFifo) {
       lock.release();
     });
     ts.back().start();
-    // Give each thread time to queue before the next one starts.
-    std::this_thread::sleep_for(20ms);
+    // Let thread i reach acquire() and queue before the next one starts.
+    ASSERT_TRUE(concur::test::eventually([&] { return started.load() == i + 1; }));
+    std::this_thread::sleep_for(30ms);
   }
   lock.release();
   for (auto& t : ts) t.join();

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -95,6 +97,7 @@ TEST(Thread, DaemonIsInheritedFromTheCreatingThread) {
 
 TEST(Thread, StartTwiceThrows) {
   th::Thread t([] {});
+  EXPECT_FALSE(t.is_alive());  // not before start()
   t.start();
   EXPECT_THROW(t.start(), std::logic_error);
   t.join();
@@ -345,6 +348,51 @@ TEST(Thread, HandleDroppedWithoutKeepingAnyCopy) {
     return false;
   };
   EXPECT_TRUE(concur::test::eventually([&] { return !others(); }));
+}
+
+// Exit behaviour runs in a child process (gtest death-test machinery, re-executed so that no
+// thread of this process is forked).
+TEST(ThreadExit, NonDaemonThreadsAreJoinedAtNormalExit) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        th::Thread t([] {
+          std::this_thread::sleep_for(50ms);
+          std::fputs("worker finished before exit\n", stderr);
+          std::fflush(stderr);
+        });
+        t.start();
+        std::exit(0);  // returns from main: the interpreter-style shutdown joins `t` first
+      },
+      testing::ExitedWithCode(0), "worker finished before exit");
+}
+
+TEST(ThreadExit, DaemonThreadsAreNotJoinedAtExit) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        static th::Event never;  // static: the daemon may still wait on it during exit
+        th::Thread d({.name = "daemon", .daemon = true}, [] { never.wait(); });
+        d.start();
+        std::fputs("main exiting\n", stderr);
+        std::exit(0);  // would hang if daemon threads were joined
+      },
+      testing::ExitedWithCode(0), "main exiting");
+}
+
+TEST(ThreadExit, ThrowingTargetDoesNotTerminateTheProcess) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        th::set_excepthook(nullptr);
+        concur::set_unraisable_hook(nullptr);
+        th::Thread t({.name = "failing"}, [] { throw std::runtime_error("escaped"); });
+        t.start();
+        t.join();
+        std::fputs("process still alive\n", stderr);
+        std::exit(3);
+      },
+      testing::ExitedWithCode(3), "Exception in thread failing: std::runtime_error: escaped(.|\n)*process still alive");
 }
 
 }  // namespace

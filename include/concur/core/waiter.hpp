@@ -31,19 +31,24 @@ class Waiter {
 };
 
 /// An OS thread's waiter: parks on a futex word. Reusable: `reset()` before each wait.
+/// wake() makes a system call only when the thread is actually asleep in the kernel.
 /// Thread safety: `wake` from any thread; `reset`/`park` only from the owning thread.
 class ThreadWaiter final : public Waiter {
  public:
-  void reset() noexcept { word_.store(0, std::memory_order_relaxed); }
+  ThreadWaiter() = default;
+  void reset() noexcept { word_.store(kIdle, std::memory_order_relaxed); }
   void wake() noexcept override;
   /// True once wake() was called since the last reset().
-  [[nodiscard]] bool woken() const noexcept { return word_.load(std::memory_order_acquire) != 0; }
+  [[nodiscard]] bool woken() const noexcept { return word_.load(std::memory_order_acquire) == kWoken; }
   /// Blocks until woken or the deadline passes; returns woken().
   bool park(Deadline deadline = std::nullopt) noexcept;
 
  private:
-  // 0: not woken, 1: woken. The release store in wake() publishes what the waker did before it.
-  std::atomic<uint32_t> word_{0};
+  // kIdle: not woken, not asleep. kWoken: wake() was called (release: the parked thread sees
+  // what the waker wrote before waking it). kParked: the owner sleeps (or is about to) in
+  // futex_wait, so wake() must call futex_wake.
+  static constexpr std::uint32_t kIdle = 0, kWoken = 1, kParked = 2;
+  std::atomic<std::uint32_t> word_{kIdle};
 };
 
 /// A node in a WaitList: one registration of one waiter in one primitive. Lives on the waiting

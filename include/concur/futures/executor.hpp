@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <ranges>
 #include <tuple>
@@ -98,21 +99,73 @@ class Executor {
 };
 
 /// What Executor::map returns: an input range of results in input order.
+/// Iterate it once; each element is moved out as it is reached.
 template <class R>
 class MapResult {
  public:
   using value_type = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
-  /// One task's results when items are batched: a value per item, except where the item
-  /// threw (kept aside, rarely present).
-  struct Chunk {
-    std::vector<std::optional<value_type>> values;
-    std::vector<std::pair<std::size_t, std::exception_ptr>> errors;
+
+  /// Results of batched (chunksize > 1) maps: one uninitialised slot per item, constructed by
+  /// the chunk task that computes it. Shared by the tasks and the MapResult, so a chunk still
+  /// running when the MapResult dies writes into live memory.
+  class Buffer {
+   public:
+    Buffer(std::size_t n, std::size_t chunksize)
+        : n_(n), chunksize_(chunksize), chunks_((n + chunksize - 1) / chunksize),
+          slots_(std::allocator<value_type>().allocate(n == 0 ? 1 : n)),
+          complete_(new std::atomic<bool>[chunks_ == 0 ? 1 : chunks_]), errors_(chunks_) {
+      for (std::size_t c = 0; c < chunks_; ++c) complete_[c].store(false, std::memory_order_relaxed);
+    }
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+    ~Buffer() {
+      if constexpr (!std::is_trivially_destructible_v<value_type>) {
+        for (std::size_t c = 0; c < chunks_; ++c) {
+          if (!complete_[c].load(std::memory_order_acquire)) continue;
+          for (std::size_t i = c * chunksize_; i < std::min(n_, (c + 1) * chunksize_); ++i)
+            if (!error_at(c, i - c * chunksize_)) std::destroy_at(slots_ + i);
+        }
+      }
+      std::allocator<value_type>().deallocate(slots_, n_ == 0 ? 1 : n_);
+    }
+    /// Runs on the chunk's task: computes items [c*chunksize, ...) into their slots.
+    template <class F, class Args>
+    void fill(std::size_t c, F& f, std::vector<Args>& items) {
+      value_type* base = slots_ + c * chunksize_;
+      for (std::size_t k = 0; k < items.size(); ++k) {
+        try {
+          if constexpr (std::is_void_v<R>) {
+            std::apply(f, std::move(items[k]));
+            std::construct_at(base + k);
+          } else {
+            std::construct_at(base + k, std::apply(f, std::move(items[k])));
+          }
+        } catch (...) {
+          errors_[c].emplace_back(k, std::current_exception());
+        }
+      }
+      // release: the reader (after waiting on the chunk's future) and ~Buffer see the slots.
+      complete_[c].store(true, std::memory_order_release);
+    }
+    [[nodiscard]] const std::exception_ptr* error_at(std::size_t c, std::size_t k) const noexcept {
+      for (const auto& [j, e] : errors_[c])
+        if (j == k) return &e;
+      return nullptr;
+    }
+    value_type& slot(std::size_t i) noexcept { return slots_[i]; }
+    [[nodiscard]] std::size_t chunksize() const noexcept { return chunksize_; }
+
+   private:
+    std::size_t n_, chunksize_, chunks_;
+    value_type* slots_;
+    std::unique_ptr<std::atomic<bool>[]> complete_;
+    std::vector<std::vector<std::pair<std::size_t, std::exception_ptr>>> errors_;  // [c]: written by chunk c's task
   };
 
   MapResult(std::vector<Future<R>> singles, core::Deadline deadline)
       : singles_(std::move(singles)), size_(singles_.size()), deadline_(deadline) {}
-  MapResult(std::vector<Future<Chunk>> chunks, std::size_t chunksize, std::size_t size, core::Deadline deadline)
-      : chunks_(std::move(chunks)), chunksize_(chunksize), size_(size), deadline_(deadline) {}
+  MapResult(std::vector<Future<void>> chunks, std::shared_ptr<Buffer> buffer, std::size_t size, core::Deadline deadline)
+      : chunks_(std::move(chunks)), buffer_(std::move(buffer)), size_(size), deadline_(deadline) {}
   MapResult(MapResult&&) noexcept = default;
   MapResult& operator=(MapResult&&) noexcept = default;
   ~MapResult() {
@@ -161,22 +214,17 @@ class MapResult {
   value_type fetch(std::size_t i) {
     next_ = i + 1;
     try {
-      if (!chunks_.empty()) {
-        const std::size_t c = i / chunksize_;
-        if (c != cur_chunk_index_ || cur_chunk_ == nullptr) {
+      if (buffer_) {
+        const std::size_t cs = buffer_->chunksize();
+        const std::size_t c = i / cs;
+        if (c != ready_chunk_) {
           auto& f = chunks_[c];
           f.state()->wait_or_throw(deadline_);
           if (auto e = f.state()->exception_ptr()) std::rethrow_exception(e);
-          cur_chunk_ = &detail::state_of(f)->value();
-          cur_chunk_index_ = c;
+          ready_chunk_ = c;
         }
-        const std::size_t j = i - c * chunksize_;
-        auto& slot = cur_chunk_->values[j];
-        if (!slot) {
-          for (auto& [k, e] : cur_chunk_->errors)
-            if (k == j) std::rethrow_exception(e);
-        }
-        return std::move(*slot);
+        if (const std::exception_ptr* e = buffer_->error_at(c, i - c * cs)) std::rethrow_exception(*e);
+        return std::move(buffer_->slot(i));
       }
       auto& f = singles_[i];
       f.state()->wait_or_throw(deadline_);
@@ -193,26 +241,26 @@ class MapResult {
   }
   void cancel_rest() noexcept {
     for (std::size_t j = next_; j < singles_.size(); ++j) singles_[j].cancel();
-    for (std::size_t j = chunksize_ ? (next_ + chunksize_ - 1) / chunksize_ : 0; j < chunks_.size(); ++j)
-      chunks_[j].cancel();
+    if (buffer_) {
+      const std::size_t cs = buffer_->chunksize();
+      for (std::size_t j = (next_ + cs - 1) / cs; j < chunks_.size(); ++j) chunks_[j].cancel();
+    }
   }
 
   std::vector<Future<R>> singles_;
-  std::vector<Future<Chunk>> chunks_;
-  std::size_t chunksize_ = 1;
+  std::vector<Future<void>> chunks_;
+  std::shared_ptr<Buffer> buffer_;
   std::size_t size_ = 0;
   std::size_t next_ = 0;
+  std::size_t ready_chunk_ = static_cast<std::size_t>(-1);
   core::Deadline deadline_;
   bool started_ = false;
-  Chunk* cur_chunk_ = nullptr;
-  std::size_t cur_chunk_index_ = 0;
 };
 
 template <class F, class... Rs>
 auto Executor::map_impl(MapOptions options, F&& fn, Rs&&... ranges) {
   using R = std::invoke_result_t<std::decay_t<F>&, std::ranges::range_reference_t<Rs>...>;
   using Result = MapResult<R>;
-  using value_type = typename Result::value_type;
   core::Deadline deadline;
   if (options.timeout) deadline = core::deadline_after(*options.timeout);
   auto its = std::make_tuple(std::ranges::begin(ranges)...);
@@ -234,9 +282,10 @@ auto Executor::map_impl(MapOptions options, F&& fn, Rs&&... ranges) {
     }
     return Result(std::move(fs), deadline);
   }
+  // Batched: the inputs are copied first (the caller's ranges may die before the tasks run),
+  // so the number of items is known before the result buffer is made.
   using Args = std::tuple<std::decay_t<std::ranges::range_reference_t<Rs>>...>;
-  using Chunk = typename Result::Chunk;
-  std::vector<Future<Chunk>> chunks;
+  std::vector<std::vector<Args>> batches;
   std::size_t total = 0;
   while (!any_at_end()) {
     std::vector<Args> batch;
@@ -245,28 +294,16 @@ auto Executor::map_impl(MapOptions options, F&& fn, Rs&&... ranges) {
       batch.push_back(std::apply([](auto&... it) { return Args(*it...); }, its));
     }
     total += batch.size();
-    chunks.push_back(submit(
-        [f](std::vector<Args> items) mutable {
-          Chunk out;
-          out.values.resize(items.size());
-          for (std::size_t k = 0; k < items.size(); ++k) {
-            try {
-              if constexpr (std::is_void_v<R>) {
-                std::apply(f, std::move(items[k]));
-                out.values[k].emplace();
-              } else {
-                out.values[k].emplace(std::apply(f, std::move(items[k])));
-              }
-            } catch (...) {
-              out.errors.emplace_back(k, std::current_exception());
-            }
-          }
-          return out;
-        },
-        std::move(batch)));
+    batches.push_back(std::move(batch));
   }
-  (void)sizeof(value_type);
-  return Result(std::move(chunks), options.chunksize, total, deadline);
+  auto buffer = std::make_shared<typename Result::Buffer>(total, options.chunksize);
+  std::vector<Future<void>> chunks;
+  chunks.reserve(batches.size());
+  for (std::size_t c = 0; c < batches.size(); ++c) {
+    chunks.push_back(submit([f, buffer, c](std::vector<Args> items) mutable { buffer->fill(c, f, items); },
+                            std::move(batches[c])));
+  }
+  return Result(std::move(chunks), std::move(buffer), total, deadline);
 }
 
 }  // namespace concur::futures

@@ -1,0 +1,46 @@
+#pragma once
+// Wall-clock and CPU time of a piece of work, and the progress line shown while it runs.
+#include <chrono>
+#include <string>
+
+namespace concur_tool {
+
+/// What one run cost: wall-clock seconds and CPU seconds (user + system, every thread of the
+/// process, from getrusage), so a pool's workers count too.
+struct Measurement {
+  double wall_s = 0;
+  double cpu_s = 0;
+};
+
+/// User + system CPU seconds used by the whole process so far.
+double process_cpu_seconds();
+
+/// Starts measuring when constructed; elapsed() gives the cost since then.
+class Stopwatch {
+ public:
+  Stopwatch();
+  [[nodiscard]] Measurement elapsed() const;
+
+ private:
+  std::chrono::steady_clock::time_point wall0_;
+  double cpu0_;
+};
+
+/// One status line on stderr ("running ..."). On a terminal it is rewritten in place with '\r'
+/// and erased by clear(); otherwise each update is its own line, so logs stay readable.
+class Progress {
+ public:
+  explicit Progress(bool enabled = true);
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+  ~Progress();
+  void update(const std::string& line);
+  void clear();
+
+ private:
+  bool enabled_;
+  bool tty_;
+  std::size_t shown_ = 0;  // characters on the current terminal line
+};
+
+}  // namespace concur_tool

@@ -1,0 +1,247 @@
+#include "tour.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+
+#include "table.hpp"
+
+#include <concur/futures.hpp>
+
+namespace concur_tool {
+
+namespace cf = concur::futures;
+
+namespace {
+
+// ---- the workloads --------------------------------------------------------------------------
+
+// Python's ints never overflow and sum(i*i for i in range(5000000)) is about 4.2e19, beyond
+// int64: accumulate in 128 bits so the answers are Python's, digit for digit.
+__extension__ typedef unsigned __int128 u128;
+
+/// The tutorial's `cpu_bound(num)`: `sum(i*i for i in range(num))`, one multiply-add per step.
+/// The empty asm hides `i` from the optimiser, so GCC/Clang can neither replace the loop by
+/// its closed form nor vectorise it: the work done is the work Python does, step by step.
+u128 cpu_bound(long n) {
+  u128 s = 0;
+  for (long i = 0; i < n; ++i) {
+    long v = i;
+#if defined(__GNUC__)
+    asm volatile("" : "+r"(v));
+#endif
+    s += static_cast<unsigned long>(v) * static_cast<unsigned long>(v);
+  }
+  return s;
+}
+
+/// (n-1) n (2n-1) / 6: what cpu_bound(n) must return.
+u128 cpu_bound_expected(long n) {
+  if (n <= 0) return 0;
+  const u128 m = static_cast<u128>(n);
+  return (m - 1) * m * (2 * m - 1) / 6;
+}
+
+std::string to_string(u128 v) {
+  if (v == 0) return "0";
+  std::string s;
+  while (v) {
+    s.insert(s.begin(), static_cast<char>('0' + static_cast<int>(v % 10)));
+    v /= 10;
+  }
+  return s;
+}
+
+std::vector<long> cpu_numbers(const TourOptions& o) {
+  std::vector<long> nums;
+  for (int x = 0; x < o.cpu_count; ++x) nums.push_back(o.cpu_base + x);  // [5000000+x for x in range(20)]
+  return nums;
+}
+
+/// Checksum of the CPU demo: every sum, checked against the closed form, then added up.
+std::string cpu_checksum(const std::vector<long>& nums, const std::vector<u128>& sums) {
+  u128 total = 0;
+  for (std::size_t i = 0; i < nums.size(); ++i) {
+    if (sums[i] != cpu_bound_expected(nums[i])) return "mismatch at n=" + std::to_string(nums[i]);
+    total += sums[i];
+  }
+  return to_string(total);
+}
+
+// ---- verdict helpers ------------------------------------------------------------------------
+
+const ModelResult& fastest_parallel(const std::vector<ModelResult>& rs) {
+  auto it = std::max_element(rs.begin() + 1, rs.end(),
+                             [](const ModelResult& a, const ModelResult& b) { return a.speedup < b.speedup; });
+  return *it;
+}
+
+unsigned cpus() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+}  // namespace
+
+// ---- demo 1: CPU-bound ----------------------------------------------------------------------
+
+Demo cpu_bound_demo(const TourOptions& o) {
+  Demo d;
+  d.key = "cpu";
+  d.title = "CPU-bound: sum(i*i for i in range(n)) for n in " + std::to_string(o.cpu_base) + ".." +
+            std::to_string(o.cpu_base + o.cpu_count - 1);
+  d.python = "with Pool() as pool: pool.map(cpu_bound, nums)   # CPython: processes, because of the GIL";
+  const auto nums = cpu_numbers(o);
+
+  d.models.push_back({"serial (for loop)", [nums] {
+                        std::vector<u128> sums;
+                        for (long n : nums) sums.push_back(cpu_bound(n));
+                        return cpu_checksum(nums, sums);
+                      }});
+  d.warmup = [base = o.cpu_base] {
+    volatile unsigned long sink = static_cast<unsigned long>(cpu_bound(base / 4));
+    (void)sink;
+  };
+  const int dflt = cf::default_max_workers();
+  auto threads = [nums](std::optional<int> workers) {
+    return [nums, workers] {
+      cf::ThreadPoolExecutor pool({.max_workers = workers});
+      std::vector<u128> sums;
+      for (u128 s : pool.map(cpu_bound, nums)) sums.push_back(s);
+      return cpu_checksum(nums, sums);
+    };
+  };
+  d.models.push_back({"ThreadPoolExecutor() [" + std::to_string(dflt) + " workers]", threads(std::nullopt)});
+  d.models.push_back({"ThreadPoolExecutor(2)", threads(2)});
+
+  d.verdict = [](const std::vector<ModelResult>& rs) {
+    const ModelResult& best = fastest_parallel(rs);
+    const unsigned n = cpus();
+    if (best.speedup >= 1.2) {
+      return "CPU-bound: " + best.name + " was " + format_ratio(best.speedup) +
+             " faster than serial - no GIL, so threads compute on " + std::to_string(n) +
+             " cores at once (CPython threads would not speed this up; it needs processes).";
+    }
+    if (n <= 1) {
+      return std::string("CPU-bound: only 1 CPU here, so threads cannot beat serial (") + format_ratio(best.speedup) +
+             "); with more cores they would - there is no GIL.";
+    }
+    if (rs.front().cost.wall_s < 0.01) {
+      return "CPU-bound: the work (" + format_seconds(rs.front().cost.wall_s) +
+             " serially) is too small to pay for starting a pool; try a larger --cpu-base.";
+    }
+    // CPU time / wall time of the pool run: how many cores the threads actually got.
+    const double cores_used = best.cost.wall_s > 0 ? best.cost.cpu_s / best.cost.wall_s : 0;
+    char got[32];
+    std::snprintf(got, sizeof got, "%.1f", cores_used);
+    return "CPU-bound: threads reached only " + format_ratio(best.speedup) + " of serial speed: they got " + got +
+           " of " + std::to_string(n) +
+           " CPUs (CPU time / wall time) - the machine is busy; on idle cores they scale (there is no GIL).";
+  };
+  return d;
+}
+
+// ---- demo 2: I/O-bound ----------------------------------------------------------------------
+
+Demo io_bound_demo(const TourOptions& o) {
+  Demo d;
+  d.key = "io";
+  d.title = "I/O-bound: " + std::to_string(o.io_jobs) + " jobs that each wait " + std::to_string(o.io_delay_ms) +
+            " ms (stand-in for download_site)";
+  d.python =
+      "with ThreadPoolExecutor(max_workers=" + std::to_string(o.io_workers) + ") as ex: ex.map(download_site, sites)";
+  std::vector<int> jobs;
+  for (int i = 0; i < o.io_jobs; ++i) jobs.push_back(i);
+  const auto delay = std::chrono::milliseconds(o.io_delay_ms);
+  auto io_job = [delay](int i) {
+    std::this_thread::sleep_for(delay);  // the network round trip
+    return i;
+  };
+
+  d.models.push_back({"serial (for loop)", [jobs, io_job] {
+                        long sum = 0;
+                        for (int j : jobs) sum += io_job(j);
+                        return std::to_string(sum);
+                      }});
+  const int workers = o.io_workers;
+  d.models.push_back({"ThreadPoolExecutor(" + std::to_string(workers) + ").map", [jobs, io_job, workers] {
+                        cf::ThreadPoolExecutor pool(workers);
+                        long sum = 0;
+                        for (int r : pool.map(io_job, jobs)) sum += r;
+                        return std::to_string(sum);
+                      }});
+
+  const int ideal = std::max(1, std::min(o.io_workers, o.io_jobs));
+  d.verdict = [ideal](const std::vector<ModelResult>& rs) {
+    const ModelResult& best = fastest_parallel(rs);
+    return "I/O-bound: " + best.name + " was " + format_ratio(best.speedup) + " faster than serial (ideal " +
+           std::to_string(ideal) + "x: that many waits overlap); CPU time stayed " + format_seconds(best.cost.cpu_s) +
+           " - waiting threads use no CPU.";
+  };
+  return d;
+}
+
+std::vector<Demo> tour_demos(const TourOptions& o) { return {cpu_bound_demo(o), io_bound_demo(o)}; }
+
+// ---- running --------------------------------------------------------------------------------
+
+int run_tour(const TourOptions& o, std::ostream& out) {
+  auto demos = tour_demos(o);
+  for (const auto& key : o.demos) {
+    if (std::none_of(demos.begin(), demos.end(), [&](const Demo& d) { return d.key == key; }))
+      throw std::invalid_argument("unknown demo '" + key + "' (known: cpu, io)");
+  }
+  out << "concur tour - the options of a Python concurrency tutorial, run natively and measured\n"
+      << "(" << cpus() << " CPUs; ThreadPoolExecutor() defaults to " << cf::default_max_workers()
+      << " workers = min(32, cpu_count + 4), as Python)\n";
+  out.flush();
+
+  int status = 0;
+  int number = 0;
+  Progress progress(o.progress);
+  for (const Demo& demo : demos) {
+    if (!o.demos.empty() && std::find(o.demos.begin(), o.demos.end(), demo.key) == o.demos.end()) continue;
+    ++number;
+    std::vector<ModelResult> results;
+    if (demo.warmup) {
+      progress.update("[" + demo.key + "] warming up ...");
+      demo.warmup();
+    }
+    for (std::size_t i = 0; i < demo.models.size(); ++i) {
+      const Model& m = demo.models[i];
+      progress.update("[" + demo.key + " " + std::to_string(i + 1) + "/" + std::to_string(demo.models.size()) +
+                      "] running " + m.name + " ...");
+      Stopwatch sw;
+      std::string sum = m.run();
+      ModelResult r{m.name, sw.elapsed(), 0, std::move(sum)};
+      results.push_back(std::move(r));
+    }
+    progress.clear();
+
+    const double base = results.front().cost.wall_s;
+    Table table(
+        {{"model"}, {"wall", Table::Align::right}, {"CPU", Table::Align::right}, {"speed-up", Table::Align::right}});
+    for (auto& r : results) {
+      r.speedup = r.cost.wall_s > 0 ? base / r.cost.wall_s : 0;
+      table.add_row({r.name, format_seconds(r.cost.wall_s), format_seconds(r.cost.cpu_s), format_ratio(r.speedup)});
+    }
+    out << "\n" << number << ". " << demo.title << "\n   python: " << demo.python << "\n\n";
+    table.print(out, "   ");
+    bool same = true;
+    for (const auto& r : results) {
+      if (r.checksum != results.front().checksum || r.checksum.rfind("mismatch", 0) == 0) {
+        out << "   error: " << r.name << " gave a different answer (" << r.checksum << " vs "
+            << results.front().checksum << ")\n";
+        same = false;
+        status = 1;
+      }
+    }
+    if (same) out << "   (every model gave the same answer: " << results.front().checksum << ")\n";
+    if (results.size() > 1) out << "   " << demo.verdict(results) << "\n";
+    out.flush();
+  }
+  out << "\nLater modules add asyncio, multiprocessing and green-thread models to these demos.\n";
+  return status;
+}
+
+}  // namespace concur_tool
