@@ -159,6 +159,11 @@ bool SemaphoreCore::disarm(WaitNode& node) noexcept {
 
 void SemaphoreCore::release(std::int64_t n) noexcept {
   std::lock_guard g(lock_);
+  release_locked(n);
+}
+
+void SemaphoreCore::release_locked(std::int64_t n) noexcept {
+  // Hand units to queued waiters first (FIFO), then bank the rest.
   while (n > 0) {
     WaitNode* w = waiters_.pop_front();
     if (!w) break;
@@ -171,17 +176,8 @@ void SemaphoreCore::release(std::int64_t n) noexcept {
 
 bool SemaphoreCore::release_bounded(std::int64_t n, std::int64_t max) noexcept {
   std::lock_guard g(lock_);
-  // Python's BoundedSemaphore: value + n > initial is an over-release, waiters or not (while
-  // parties wait, value is 0, so handing them more than `max` units would be one too).
-  if (value_.load(std::memory_order_relaxed) + n > max) return false;
-  while (n > 0) {
-    WaitNode* w = waiters_.pop_front();
-    if (!w) break;
-    w->granted = true;
-    w->waiter->wake();
-    --n;
-  }
-  if (n > 0) value_.fetch_add(n, std::memory_order_release);
+  if (value_.load(std::memory_order_relaxed) + n > max) return false;  // Python: _value + n > initial
+  release_locked(n);
   return true;
 }
 

@@ -95,14 +95,20 @@ CompletionQueue::CompletionQueue(StateBase* const* states, std::size_t n) : impl
   impl_->states.assign(states, states + n);
   impl_->nodes.resize(n);
   // Already-done futures come first, in input order.
+  std::vector<bool> queued(n, false);
   for (std::size_t i = 0; i < n; ++i) {
     auto& node = impl_->nodes[i];
     node.owner = impl_.get();
     node.index = i;
-    if (states[i]->done()) impl_->push(i);
+    if (states[i]->done()) {
+      impl_->push(i);
+      queued[i] = true;
+    }
   }
+  // Not re-checking done() here: a future that completes between the two loops must still be
+  // queued (add_listener fails for it), or it is never delivered.
   for (std::size_t i = 0; i < n; ++i) {
-    if (states[i]->done()) continue;
+    if (queued[i]) continue;
     if (!states[i]->add_listener(impl_->nodes[i])) impl_->push(i);
   }
 }

@@ -1,6 +1,7 @@
 // concurrent.futures.as_completed: completion order, already-done first, timeout, empty input.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
@@ -181,4 +182,32 @@ TEST(AsCompleted, VoidFuturesOnPool) {
     ++n;
   }
   EXPECT_EQ(n, 5);
+}
+
+TEST(AsCompleted, RegressionFutureCompletingDuringConstructionIsDelivered) {
+  // Bug: a future that completed between as_completed's "already done" scan and its listener
+  // registration was neither queued nor registered, so iteration timed out (or hung).
+  int lost = 0;
+  for (int round = 0; round < 1000; ++round) {
+    std::vector<cf::Promise<int>> ps(3);
+    std::vector<cf::Future<int>> fs;
+    for (auto& p : ps) fs.push_back(p.get_future());
+    std::atomic<bool> go{false};
+    std::thread setter([&] {
+      while (!go.load()) {
+      }
+      for (auto& p : ps) p.set_result(1);
+    });
+    int n = 0;
+    go = true;
+    try {
+      for (const auto& f : cf::as_completed(fs, 5s)) n += f.result();
+    } catch (const concur::TimeoutError&) {
+      ++lost;
+    }
+    setter.join();
+    if (n != 3 && lost == 0) ++lost;
+    if (lost) break;
+  }
+  EXPECT_EQ(lost, 0);
 }

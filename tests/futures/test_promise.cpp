@@ -206,3 +206,12 @@ TEST(Promise, SetFromAnotherThreadWhileWaiting) {
   t.join();
   EXPECT_TRUE(started);
 }
+
+TEST(Promise, SetExceptionWithAnLvalueExceptionPtrIsNotWrapped) {
+  cf::Promise<int> p;
+  auto f = p.get_future();
+  std::exception_ptr e = std::make_exception_ptr(std::overflow_error("o"));
+  p.set_exception(e);  // must store `e` itself, not an exception_ptr holding an exception_ptr
+  EXPECT_THROW((void)f.result(), std::overflow_error);
+  EXPECT_EQ(f.exception(), e);
+}

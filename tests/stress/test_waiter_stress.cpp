@@ -132,7 +132,8 @@ TEST(WaiterStress, EventCoreTimedWaitsRacingSetAndClear) {
       }
     });
   }
-  for (std::int64_t i = 0; i < iters && !budget.exhausted(); ++i) {
+  // Keep toggling until the count is reached and the waiters have actually waited a few times.
+  for (std::int64_t i = 0; (i < iters || waits.load() < 8) && !budget.exhausted(); ++i) {
     ev.set();
     ev.clear();
   }

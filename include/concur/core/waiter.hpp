@@ -25,9 +25,7 @@ class Waiter {
   /// Resume the party. Thread-safe; called with the owning primitive's internal lock held, so it
   /// must only signal (never call back into the primitive).
   virtual void wake() noexcept = 0;
-
- protected:
-  ~Waiter() = default;
+  virtual ~Waiter() = default;
 };
 
 /// An OS thread's waiter: parks on a futex word. Reusable: `reset()` before each wait.
@@ -141,6 +139,7 @@ class SemaphoreCore {
   [[nodiscard]] std::int64_t value() const noexcept { return value_.load(std::memory_order_acquire); }
 
  private:
+  void release_locked(std::int64_t n) noexcept;
   SpinLock lock_;
   // Free units. Decremented lock-free by try_acquire; incremented only under lock_ and only
   // when no waiter is queued, so a queued waiter never sleeps while units are free.

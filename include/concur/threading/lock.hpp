@@ -17,9 +17,7 @@ class ConditionLock {
   virtual bool cond_is_owned() const noexcept = 0;
   virtual std::uint64_t cond_release_save() = 0;
   virtual void cond_acquire_restore(std::uint64_t saved) = 0;
-
- protected:
-  ~ConditionLock() = default;
+  virtual ~ConditionLock() = default;
 };
 }  // namespace detail
 
