@@ -43,6 +43,8 @@ class Executor {
 
   /// Schedules `fn(args...)` (decay-copied) and returns a Future of its result.
   /// Throws std::logic_error after shutdown(), BrokenExecutor if the executor is broken.
+  /// (Beyond Python: a ThreadPoolExecutor still accepts work from its own running tasks after
+  /// shutdown(), so a fork-join computation in flight finishes instead of failing midway.)
   template <class F, class... Args>
     requires std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&&...>
   auto submit(F&& fn, Args&&... args) {

@@ -1,10 +1,12 @@
 #pragma once
 /// \file concurrent.futures.wait and as_completed.
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <unordered_set>
 #include <vector>
 
 #include "concur/futures/future.hpp"
@@ -47,11 +49,30 @@ class CompletionQueue {
 };
 }  // namespace detail
 
-/// Waits for the futures (Python's `concurrent.futures.wait`). On timeout returns what is done
+/// Waits for the futures (Python's `concurrent.futures.wait`); a future listed twice counts
+/// once. On timeout returns what is done
 /// so far (no exception). FIRST_EXCEPTION returns at the first future that raised, or when all
 /// are done. Blocks the calling thread (on a pool worker: helps the pool meanwhile).
+namespace detail {
+/// The futures once each, first occurrence kept, order kept (Python takes a set).
 template <class T>
-DoneAndNotDone<T> wait(const std::vector<Future<T>>& fs, WaitOptions options = {}) {
+std::vector<Future<T>> unique_futures(std::vector<Future<T>> fs) {
+  std::vector<StateBase*> sorted;
+  sorted.reserve(fs.size());
+  for (auto& f : fs) sorted.push_back(f.state());
+  std::sort(sorted.begin(), sorted.end());
+  if (std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end()) return fs;  // the usual case
+  std::unordered_set<StateBase*> seen;
+  std::vector<Future<T>> out;
+  for (auto& f : fs)
+    if (seen.insert(f.state()).second) out.push_back(std::move(f));
+  return out;
+}
+}  // namespace detail
+
+template <class T>
+DoneAndNotDone<T> wait(const std::vector<Future<T>>& input, WaitOptions options = {}) {
+  std::vector<Future<T>> fs = detail::unique_futures(input);
   std::vector<detail::StateBase*> states;
   states.reserve(fs.size());
   for (auto& f : fs) states.push_back(f.state());
@@ -70,7 +91,7 @@ template <class T>
 class AsCompleted {
  public:
   explicit AsCompleted(std::vector<Future<T>> fs, core::Deadline deadline = std::nullopt)
-      : fs_(std::move(fs)), deadline_(deadline) {
+      : fs_(detail::unique_futures(std::move(fs))), deadline_(deadline) {
     std::vector<detail::StateBase*> states;
     states.reserve(fs_.size());
     for (auto& f : fs_) states.push_back(f.state());
