@@ -26,6 +26,16 @@ bool StateBase::cancel() noexcept {
   return true;
 }
 
+bool StateBase::set_cancelled() noexcept {
+  Status s = status_.load(std::memory_order_acquire);
+  for (;;) {
+    if (s != Status::pending && s != Status::running) return false;
+    if (status_.compare_exchange_weak(s, Status::cancelled, std::memory_order_seq_cst, std::memory_order_acquire)) break;
+  }
+  fire_listeners();
+  return true;
+}
+
 bool StateBase::set_running_or_notify_cancel() {
   Status s = Status::pending;
   if (status_.compare_exchange_strong(s, Status::running, std::memory_order_acq_rel, std::memory_order_acquire))
@@ -82,13 +92,14 @@ bool StateBase::add_listener(Listener& l) noexcept {
   return true;
 }
 
-void StateBase::remove_listener(Listener& l) noexcept {
+bool StateBase::remove_listener(Listener& l) noexcept {
   std::lock_guard g(lock_);
-  if (!l.linked) return;
+  if (!l.linked) return false;
   if (l.prev) l.prev->next = l.next; else head_ = l.next;
   if (l.next) l.next->prev = l.prev; else tail_ = l.prev;
   l.next = l.prev = nullptr;
   l.linked = false;
+  return true;
 }
 
 void StateBase::fire_listeners() noexcept {

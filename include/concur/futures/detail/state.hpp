@@ -96,10 +96,14 @@ class StateBase {
   /// As set_exception but returns false instead of throwing.
   bool try_set_exception(std::exception_ptr e) noexcept;
 
+  /// pending/running -> cancelled (an asyncio Task whose coroutine ended by CancelledError).
+  bool set_cancelled() noexcept;
+
   /// Registers `l`; returns false (registering nothing) if already done.
   bool add_listener(Listener& l) noexcept;
-  /// Unregisters `l` if still registered; once this returns, `l` is not being fired.
-  void remove_listener(Listener& l) noexcept;
+  /// Unregisters `l` if still registered (returns whether it was); once this returns, `l` is
+  /// not being fired.
+  bool remove_listener(Listener& l) noexcept;
 
   /// Blocks (or, on a pool worker, runs other tasks) until done or the deadline; returns done().
   bool wait(core::Deadline deadline);

@@ -1,0 +1,249 @@
+#pragma once
+/// \file asyncio.EventLoop: one per thread; ready queue, timers, cross-thread wake-ups.
+#include <atomic>
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "concur/asyncio/coro.hpp"
+#include "concur/core/detail/unique_function.hpp"
+
+namespace concur::asyncio {
+
+class EventLoop;
+template <class T>
+class Task;
+
+namespace detail {
+class Backend;
+class TaskBase;
+
+/// A callback scheduled with call_soon/call_later; shared by the loop and the user's handle.
+struct CallbackState {
+  std::atomic<int> refs{1};
+  std::atomic<bool> cancelled{false};
+  concur::detail::unique_function fn;
+  void add_ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+};
+
+/// A node in the loop's timer heap; lives wherever its owner puts it (a sleeping coroutine's
+/// frame, a TimerHandle's state). Loop thread only.
+struct TimerNode {
+  std::int64_t when_ns = 0;
+  std::uint64_t seq = 0;
+  std::size_t heap_index = static_cast<std::size_t>(-1);
+  [[nodiscard]] bool scheduled() const noexcept { return heap_index != static_cast<std::size_t>(-1); }
+  virtual void fire() noexcept = 0;
+
+ protected:
+  ~TimerNode() = default;
+};
+
+/// An indexed binary min-heap of timers: O(log n) insert, pop and removal, so 1e5+ pending
+/// timers (most of them cancelled before they fire, as timeouts are) stay cheap.
+class TimerHeap {
+ public:
+  void push(TimerNode* n);
+  void remove(TimerNode* n) noexcept;
+  [[nodiscard]] TimerNode* top() const noexcept { return heap_.empty() ? nullptr : heap_.front(); }
+  TimerNode* pop() noexcept;
+  [[nodiscard]] std::size_t size() const noexcept { return heap_.size(); }
+
+ private:
+  static bool less(const TimerNode* a, const TimerNode* b) noexcept {
+    return a->when_ns < b->when_ns || (a->when_ns == b->when_ns && a->seq < b->seq);
+  }
+  void sift_up(std::size_t i) noexcept;
+  void sift_down(std::size_t i) noexcept;
+  void place(std::size_t i, TimerNode* n) noexcept {
+    heap_[i] = n;
+    n->heap_index = i;
+  }
+  std::vector<TimerNode*> heap_;
+};
+
+struct CallbackTimer;
+}  // namespace detail
+
+/// A scheduled callback (Python's `asyncio.Handle`). cancel() from the loop's thread (or any
+/// thread: it only marks the callback, which the loop then skips).
+class Handle {
+ public:
+  Handle() = default;
+  explicit Handle(detail::CallbackState* s) noexcept : s_(s) {}
+  Handle(const Handle& o) noexcept : s_(o.s_) {
+    if (s_) s_->add_ref();
+  }
+  Handle(Handle&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  Handle& operator=(Handle o) noexcept {
+    std::swap(s_, o.s_);
+    return *this;
+  }
+  ~Handle() {
+    if (s_) s_->release();
+  }
+  void cancel() noexcept {
+    if (s_) s_->cancelled.store(true, std::memory_order_release);
+  }
+  [[nodiscard]] bool cancelled() const noexcept { return s_ && s_->cancelled.load(std::memory_order_acquire); }
+
+ private:
+  detail::CallbackState* s_ = nullptr;
+};
+
+/// A callback scheduled at a time (Python's `asyncio.TimerHandle`). cancel() on the loop's
+/// thread removes it from the timer heap at once.
+class TimerHandle {
+ public:
+  TimerHandle() = default;
+  explicit TimerHandle(std::shared_ptr<detail::CallbackTimer> t) noexcept : t_(std::move(t)) {}
+  void cancel() noexcept;
+  [[nodiscard]] bool cancelled() const noexcept;
+  /// When it fires, in loop.time() seconds.
+  [[nodiscard]] double when() const noexcept;
+
+ private:
+  std::shared_ptr<detail::CallbackTimer> t_;
+};
+
+/// Options of an EventLoop.
+struct LoopOptions {
+  /// "epoll" or "io_uring"; empty: the CONCUR_ASYNCIO_BACKEND environment variable, else the
+  /// default (epoll), falling back to epoll where io_uring is unavailable.
+  std::string backend;
+  /// Debug mode (Python's `loop.set_debug`): callbacks slower than `slow_callback_duration`
+  /// are reported. Also on when CONCUR_ASYNCIO_DEBUG=1.
+  bool debug = false;
+  std::chrono::nanoseconds slow_callback_duration = std::chrono::milliseconds(100);
+};
+
+/// The event loop (Python's `asyncio` event loop). One runs per thread at a time.
+///
+/// Which thread runs what: every callback and every task step runs on the thread that runs the
+/// loop. Thread safety: only call_soon_threadsafe() (and Handle::cancel) may be called from
+/// other threads; everything else belongs to the loop's thread.
+class EventLoop {
+ public:
+  explicit EventLoop(LoopOptions options = {});
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+  ~EventLoop();
+
+  /// Runs `fn` on the next iteration, after callbacks already scheduled (FIFO).
+  template <class F>
+  Handle call_soon(F&& fn) {
+    return call_soon_impl(concur::detail::unique_function(std::forward<F>(fn)));
+  }
+  /// Runs `fn` after `delay` (sub-millisecond resolution).
+  template <class Rep, class Period, class F>
+  TimerHandle call_later(std::chrono::duration<Rep, Period> delay, F&& fn) {
+    return call_at_ns(now_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(delay).count(),
+                      concur::detail::unique_function(std::forward<F>(fn)));
+  }
+  /// Runs `fn` at loop time `when` (seconds, as time()).
+  template <class F>
+  TimerHandle call_at(double when, F&& fn) {
+    return call_at_ns(static_cast<std::int64_t>(when * 1e9), concur::detail::unique_function(std::forward<F>(fn)));
+  }
+  /// Thread-safe call_soon: wakes the loop (eventfd) if it sleeps.
+  template <class F>
+  Handle call_soon_threadsafe(F&& fn) {
+    return call_soon_threadsafe_impl(concur::detail::unique_function(std::forward<F>(fn)));
+  }
+
+  /// The loop's monotonic clock, in seconds.
+  [[nodiscard]] double time() const noexcept { return static_cast<double>(now_ns()) * 1e-9; }
+  [[nodiscard]] std::int64_t now_ns() const noexcept;
+
+  /// Runs the loop until `coro` (wrapped in a task) is done; returns its result or rethrows.
+  template <class T>
+  T run_until_complete(Coro<T> coro);
+  template <class T>
+  T run_until_complete(Task<T> task);
+  /// Runs until stop() is called.
+  void run_forever();
+  /// Makes run_forever()/run_until_complete() return after the current iteration.
+  void stop() noexcept { stopping_ = true; }
+  /// Closes the loop; pending tasks are destroyed. std::logic_error while running.
+  void close();
+  [[nodiscard]] bool is_running() const noexcept { return running_; }
+  [[nodiscard]] bool is_closed() const noexcept { return closed_; }
+  [[nodiscard]] const char* backend_name() const noexcept;
+
+  /// Python's loop.create_task.
+  template <class T>
+  Task<T> create_task(Coro<T> coro, std::string name = {});
+
+  /// Tasks not done yet (Python's asyncio.all_tasks).
+  [[nodiscard]] std::size_t pending_task_count() const noexcept { return tasks_count_; }
+  /// Debug aid: one line per pending task with its name and state. Loop thread only.
+  [[nodiscard]] std::string dump_tasks() const;
+  [[nodiscard]] bool debug() const noexcept { return options_.debug; }
+
+  // ---- for awaitables and tasks (not for users) ----
+  /// Loop thread: runs `t`'s next step soon.
+  void schedule(detail::TaskBase* t);
+  /// Any thread: as schedule(), waking the loop if needed.
+  void schedule_threadsafe(detail::TaskBase* t);
+  void add_timer(detail::TimerNode* n);
+  void remove_timer(detail::TimerNode* n) noexcept { timers_.remove(n); }
+  void register_task(detail::TaskBase* t) noexcept;
+  void unregister_task(detail::TaskBase* t) noexcept;
+  /// Cancels every pending task and runs until they finish (asyncio.run's clean-up).
+  void cancel_all_tasks();
+
+ private:
+  struct Ready {
+    void (*fn)(void*);
+    void* arg;
+  };
+  Handle call_soon_impl(concur::detail::unique_function fn);
+  Handle call_soon_threadsafe_impl(concur::detail::unique_function fn);
+  TimerHandle call_at_ns(std::int64_t when_ns, concur::detail::unique_function fn);
+  void push_ready(Ready r);
+  void run_once();
+  void drain_threadsafe();
+  void enter();
+  void leave() noexcept;
+  void run_until_done(detail::TaskBase* t);
+  static void run_callback(void* arg);
+  static void run_task_step(void* arg);
+
+  LoopOptions options_;
+  std::unique_ptr<detail::Backend> backend_;
+  // Ready queue: a growable ring buffer (no allocation per entry).
+  std::vector<Ready> ring_;
+  std::size_t head_ = 0, count_ = 0;
+  detail::TimerHeap timers_;
+  std::uint64_t timer_seq_ = 0;
+  // Cross-thread submissions, guarded by ts_m_.
+  std::mutex ts_m_;
+  std::vector<detail::CallbackState*> ts_callbacks_;  // each holds one reference
+  std::vector<detail::TaskBase*> ts_tasks_;
+  std::atomic<bool> ts_pending_{false};
+  std::atomic<bool> sleeping_{false};
+  // Tasks not done (intrusive list through TaskBase), loop thread only.
+  detail::TaskBase* tasks_head_ = nullptr;
+  std::size_t tasks_count_ = 0;
+  std::uint64_t iterations_ = 0;
+  bool running_ = false;
+  bool stopping_ = false;
+  bool closed_ = false;
+  EventLoop* previous_ = nullptr;
+};
+
+/// The loop running on this thread; std::logic_error if none (Python's RuntimeError).
+EventLoop& get_running_loop();
+/// The loop running on this thread, or null.
+EventLoop* running_loop() noexcept;
+/// A new loop (Python's asyncio.new_event_loop).
+std::unique_ptr<EventLoop> new_event_loop(LoopOptions options = {});
+
+}  // namespace concur::asyncio

@@ -1,0 +1,390 @@
+#include "concur/asyncio/loop.hpp"
+
+#include <time.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <stdexcept>
+
+#include "backend/backend.hpp"
+#include "concur/asyncio/task.hpp"
+#include "concur/core/error.hpp"
+
+namespace concur::asyncio {
+
+namespace {
+thread_local EventLoop* tls_loop = nullptr;
+
+std::int64_t monotonic_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+bool env_debug() {
+  const char* v = std::getenv("CONCUR_ASYNCIO_DEBUG");
+  return v && *v && *v != '0';
+}
+}  // namespace
+
+namespace detail {
+
+// ---- TimerHeap ----------------------------------------------------------------------------
+
+void TimerHeap::push(TimerNode* n) {
+  heap_.push_back(n);
+  n->heap_index = heap_.size() - 1;
+  sift_up(heap_.size() - 1);
+}
+
+void TimerHeap::remove(TimerNode* n) noexcept {
+  if (!n->scheduled()) return;
+  std::size_t i = n->heap_index;
+  TimerNode* last = heap_.back();
+  heap_.pop_back();
+  n->heap_index = static_cast<std::size_t>(-1);
+  if (i == heap_.size()) return;
+  place(i, last);
+  sift_up(i);
+  sift_down(last->heap_index);
+}
+
+TimerNode* TimerHeap::pop() noexcept {
+  if (heap_.empty()) return nullptr;
+  TimerNode* t = heap_.front();
+  remove(t);
+  return t;
+}
+
+void TimerHeap::sift_up(std::size_t i) noexcept {
+  TimerNode* n = heap_[i];
+  while (i > 0) {
+    std::size_t parent = (i - 1) / 2;
+    if (!less(n, heap_[parent])) break;
+    place(i, heap_[parent]);
+    i = parent;
+  }
+  place(i, n);
+}
+
+void TimerHeap::sift_down(std::size_t i) noexcept {
+  TimerNode* n = heap_[i];
+  const std::size_t size = heap_.size();
+  for (;;) {
+    std::size_t child = 2 * i + 1;
+    if (child >= size) break;
+    if (child + 1 < size && less(heap_[child + 1], heap_[child])) ++child;
+    if (!less(heap_[child], n)) break;
+    place(i, heap_[child]);
+    i = child;
+  }
+  place(i, n);
+}
+
+/// A user timer (call_later/call_at).
+struct CallbackTimer final : TimerNode {
+  EventLoop* loop = nullptr;
+  std::atomic<bool> cancelled{false};
+  concur::detail::unique_function fn;
+  std::shared_ptr<CallbackTimer> self;  // keeps itself alive while scheduled
+  void fire() noexcept override {
+    auto keep = std::move(self);
+    if (cancelled.load(std::memory_order_acquire)) return;
+    try {
+      fn();
+    } catch (...) {
+      report_unraisable("Exception in callback scheduled with call_later/call_at", std::current_exception());
+    }
+  }
+};
+
+}  // namespace detail
+
+// ---- handles ------------------------------------------------------------------------------
+
+void TimerHandle::cancel() noexcept {
+  if (!t_) return;
+  t_->cancelled.store(true, std::memory_order_release);
+  if (tls_loop == t_->loop && t_->scheduled()) {
+    t_->loop->remove_timer(t_.get());
+    t_->self.reset();
+  }
+}
+
+bool TimerHandle::cancelled() const noexcept { return t_ && t_->cancelled.load(std::memory_order_acquire); }
+
+double TimerHandle::when() const noexcept { return t_ ? static_cast<double>(t_->when_ns) * 1e-9 : 0.0; }
+
+// ---- EventLoop ----------------------------------------------------------------------------
+
+EventLoop::EventLoop(LoopOptions options) : options_(std::move(options)) {
+  if (env_debug()) options_.debug = true;
+  backend_ = detail::make_backend(options_.backend);
+  ring_.resize(256);
+}
+
+EventLoop::~EventLoop() {
+  if (!closed_) {
+    try {
+      close();
+    } catch (...) {
+      report_unraisable("exception closing an event loop", std::current_exception());
+    }
+  }
+}
+
+const char* EventLoop::backend_name() const noexcept { return backend_->name(); }
+
+std::int64_t EventLoop::now_ns() const noexcept { return monotonic_ns(); }
+
+void EventLoop::push_ready(Ready r) {
+  if (count_ == ring_.size()) {
+    std::vector<Ready> bigger(ring_.size() * 2);
+    for (std::size_t i = 0; i < count_; ++i) bigger[i] = ring_[(head_ + i) % ring_.size()];
+    ring_ = std::move(bigger);
+    head_ = 0;
+  }
+  ring_[(head_ + count_) % ring_.size()] = r;
+  ++count_;
+}
+
+Handle EventLoop::call_soon_impl(concur::detail::unique_function fn) {
+  if (closed_) throw std::logic_error("the event loop is closed");
+  auto* s = new detail::CallbackState;
+  s->fn = std::move(fn);
+  s->add_ref();  // one for the ready queue
+  push_ready({&EventLoop::run_callback, s});
+  return Handle(s);
+}
+
+Handle EventLoop::call_soon_threadsafe_impl(concur::detail::unique_function fn) {
+  if (closed_) throw std::logic_error("the event loop is closed");
+  auto* s = new detail::CallbackState;
+  s->fn = std::move(fn);
+  s->add_ref();  // one for the queue
+  {
+    std::lock_guard g(ts_m_);
+    ts_callbacks_.push_back(s);
+  }
+  if (!ts_pending_.exchange(true, std::memory_order_acq_rel)) backend_->wakeup();
+  return Handle(s);
+}
+
+TimerHandle EventLoop::call_at_ns(std::int64_t when_ns, concur::detail::unique_function fn) {
+  if (closed_) throw std::logic_error("the event loop is closed");
+  auto t = std::make_shared<detail::CallbackTimer>();
+  t->loop = this;
+  t->fn = std::move(fn);
+  t->when_ns = when_ns;
+  t->self = t;
+  add_timer(t.get());
+  return TimerHandle(t);
+}
+
+void EventLoop::add_timer(detail::TimerNode* n) {
+  n->seq = ++timer_seq_;
+  timers_.push(n);
+}
+
+void EventLoop::run_callback(void* arg) {
+  auto* s = static_cast<detail::CallbackState*>(arg);
+  if (!s->cancelled.load(std::memory_order_acquire)) {
+    try {
+      s->fn();
+    } catch (...) {
+      report_unraisable("Exception in callback scheduled with call_soon", std::current_exception());
+    }
+  }
+  s->release();
+}
+
+void EventLoop::run_task_step(void* arg) { static_cast<detail::TaskBase*>(arg)->step(); }
+
+void EventLoop::schedule(detail::TaskBase* t) { push_ready({&EventLoop::run_task_step, t}); }
+
+void EventLoop::schedule_threadsafe(detail::TaskBase* t) {
+  if (tls_loop == this) {
+    schedule(t);
+    return;
+  }
+  {
+    std::lock_guard g(ts_m_);
+    ts_tasks_.push_back(t);
+  }
+  if (!ts_pending_.exchange(true, std::memory_order_acq_rel)) backend_->wakeup();
+}
+
+void EventLoop::drain_threadsafe() {
+  if (!ts_pending_.load(std::memory_order_acquire)) return;
+  std::vector<detail::CallbackState*> callbacks;
+  std::vector<detail::TaskBase*> tasks;
+  {
+    std::lock_guard g(ts_m_);
+    ts_pending_.store(false, std::memory_order_release);
+    callbacks.swap(ts_callbacks_);
+    tasks.swap(ts_tasks_);
+  }
+  for (auto* t : tasks) schedule(t);
+  for (auto* cb : callbacks) push_ready({&EventLoop::run_callback, cb});
+}
+
+void EventLoop::register_task(detail::TaskBase* t) noexcept {
+  t->next_in_loop = tasks_head_;
+  t->prev_in_loop = nullptr;
+  if (tasks_head_) tasks_head_->prev_in_loop = t;
+  tasks_head_ = t;
+  ++tasks_count_;
+}
+
+void EventLoop::unregister_task(detail::TaskBase* t) noexcept {
+  if (t->prev_in_loop) t->prev_in_loop->next_in_loop = t->next_in_loop; else tasks_head_ = t->next_in_loop;
+  if (t->next_in_loop) t->next_in_loop->prev_in_loop = t->prev_in_loop;
+  t->next_in_loop = t->prev_in_loop = nullptr;
+  --tasks_count_;
+}
+
+std::string EventLoop::dump_tasks() const {
+  std::ostringstream out;
+  std::size_t i = 0;
+  for (auto* t = tasks_head_; t; t = t->next_in_loop)
+    out << "Task " << ++i << ": name='" << (t->name().empty() ? "<unnamed>" : t->name())
+        << "' state=pending cancelling=" << t->cancelling() << "\n";
+  return out.str();
+}
+
+void EventLoop::run_once() {
+  ++iterations_;
+  drain_threadsafe();
+  // Poll I/O: without blocking when work is ready (then only every 64 iterations, so a busy
+  // loop does not pay a system call per step), else until the next timer.
+  std::int64_t timeout = -1;
+  if (count_ > 0 || stopping_) {
+    timeout = 0;
+  } else if (auto* t = timers_.top()) {
+    timeout = std::max<std::int64_t>(0, t->when_ns - now_ns());
+  }
+  if (timeout != 0 || (iterations_ & 63) == 0 || ts_pending_.load(std::memory_order_relaxed)) {
+    if (timeout != 0) sleeping_.store(true, std::memory_order_relaxed);
+    backend_->poll(timeout);
+    sleeping_.store(false, std::memory_order_relaxed);
+    drain_threadsafe();
+  }
+  // Due timers become ready, in deadline order.
+  if (timers_.size() > 0) {
+    std::int64_t now = now_ns();
+    while (auto* t = timers_.top()) {
+      if (t->when_ns > now) break;
+      timers_.pop();
+      t->fire();
+    }
+  }
+  // Run what is ready now; what they schedule runs next iteration.
+  std::size_t n = count_;
+  const bool debug = options_.debug;
+  for (std::size_t i = 0; i < n; ++i) {
+    Ready r = ring_[head_];
+    head_ = (head_ + 1) % ring_.size();
+    --count_;
+    if (!debug) {
+      r.fn(r.arg);
+      continue;
+    }
+    std::int64_t t0 = now_ns();
+    r.fn(r.arg);
+    std::int64_t took = now_ns() - t0;
+    if (took > options_.slow_callback_duration.count()) {
+      std::fprintf(stderr, "concur.asyncio: %s took %.3f seconds\n",
+                   r.fn == &EventLoop::run_task_step ? ("a step of task '" + static_cast<detail::TaskBase*>(r.arg)->name() + "'").c_str()
+                                                   : "a callback",
+                   static_cast<double>(took) * 1e-9);
+    }
+  }
+}
+
+void EventLoop::enter() {
+  if (closed_) throw std::logic_error("the event loop is closed");
+  if (running_) throw std::logic_error("this event loop is already running");
+  if (tls_loop) throw std::logic_error("cannot run an event loop while another loop is running on this thread");
+  previous_ = tls_loop;
+  tls_loop = this;
+  running_ = true;
+  stopping_ = false;
+}
+
+void EventLoop::leave() noexcept {
+  running_ = false;
+  stopping_ = false;
+  tls_loop = previous_;
+}
+
+void EventLoop::run_forever() {
+  enter();
+  try {
+    while (!stopping_) run_once();
+  } catch (...) {
+    leave();
+    throw;
+  }
+  leave();
+}
+
+void EventLoop::run_until_done(detail::TaskBase* t) {
+  enter();
+  try {
+    while (!t->state().done() && !stopping_) run_once();
+  } catch (...) {
+    leave();
+    throw;
+  }
+  bool stopped_early = !t->state().done();
+  leave();
+  if (stopped_early) throw std::logic_error("Event loop stopped before the task completed");
+}
+
+void EventLoop::cancel_all_tasks() {
+  if (closed_ || tasks_count_ == 0) return;
+  for (auto* t = tasks_head_; t; t = t->next_in_loop) t->cancel();
+  enter();
+  // Bounded: a task that refuses to die must not hang the program's exit.
+  for (int i = 0; i < 10000 && tasks_count_ > 0; ++i) run_once();
+  leave();
+}
+
+void EventLoop::close() {
+  if (running_) throw std::logic_error("cannot close a running event loop");
+  if (closed_) return;
+  closed_ = true;
+  // Pending tasks are destroyed (their frames' destructors run), like Python's "Task was
+  // destroyed but it is pending".
+  EventLoop* prev = tls_loop;
+  tls_loop = this;
+  while (tasks_head_) tasks_head_->abandon();
+  tls_loop = prev;
+  // Callbacks never run are released.
+  while (count_ > 0) {
+    Ready r = ring_[head_];
+    head_ = (head_ + 1) % ring_.size();
+    --count_;
+    if (r.fn == &EventLoop::run_callback) static_cast<detail::CallbackState*>(r.arg)->release();
+  }
+  while (auto* t = timers_.pop()) {
+    if (auto* ct = dynamic_cast<detail::CallbackTimer*>(t)) ct->self.reset();
+  }
+  std::lock_guard g(ts_m_);
+  for (auto* cb : ts_callbacks_) cb->release();
+  ts_callbacks_.clear();
+  ts_tasks_.clear();
+}
+
+EventLoop& get_running_loop() {
+  if (!tls_loop) throw std::logic_error("no running event loop");
+  return *tls_loop;
+}
+
+EventLoop* running_loop() noexcept { return tls_loop; }
+
+std::unique_ptr<EventLoop> new_event_loop(LoopOptions options) { return std::make_unique<EventLoop>(std::move(options)); }
+
+}  // namespace concur::asyncio

@@ -1,0 +1,149 @@
+#include "concur/asyncio/task.hpp"
+#include "concur/asyncio/sleep.hpp"
+
+namespace concur::asyncio::detail {
+
+namespace {
+thread_local TaskBase* tls_current = nullptr;
+}
+
+TaskBase* current_task_base() noexcept { return tls_current; }
+
+TaskBase::TaskBase(EventLoop& loop, std::coroutine_handle<> root, std::string name)
+    : root_(root), loop_(&loop), name_(std::move(name)), resume_(root) {
+  loop.register_task(this);
+}
+
+TaskBase::~TaskBase() = default;
+
+bool TaskBase::cancel() noexcept {
+  if (finished_) return false;
+  ++cancel_requests_;
+  if (waiting_on_) {
+    Suspension* s = std::exchange(waiting_on_, nullptr);
+    switch (s->cancel()) {
+      case CancelResult::detached:
+        must_cancel_ = true;
+        loop_->schedule(this);
+        return true;
+      case CancelResult::propagated:
+        return true;  // the awaited task's outcome decides
+      case CancelResult::too_late:
+        break;
+    }
+  }
+  must_cancel_ = true;
+  return true;
+}
+
+void TaskBase::step() noexcept {
+  if (finished_) return;
+  TaskBase* prev = std::exchange(tls_current, this);
+  waiting_on_ = nullptr;
+  if (must_cancel_) {
+    must_cancel_ = false;
+    cancel_delivered_ = true;
+  }
+  if (!started_) {
+    started_ = true;
+    if (cancel_delivered_) {
+      // Cancelled before it ever ran: the coroutine body never starts.
+      cancel_delivered_ = false;
+      root_.destroy();
+      root_ = {};
+      state().set_cancelled();
+      tls_current = prev;
+      finish();
+      return;
+    }
+  }
+  auto h = std::exchange(resume_, nullptr);
+  drive(h);
+  tls_current = prev;
+  if (root_ && root_.done()) {
+    complete_from_root();
+    finish();
+  }
+}
+
+void TaskBase::finish() noexcept {
+  finished_ = true;
+  loop_->unregister_task(this);
+  state().release_ref();  // the loop's reference
+}
+
+void TaskBase::abandon() noexcept {
+  if (finished_) return;
+  if (root_) {
+    root_.destroy();
+    root_ = {};
+  }
+  retrieved_ = true;  // nothing to report: it never finished
+  state().set_cancelled();
+  finish();
+}
+
+void TaskBase::report_if_unretrieved() noexcept {
+  auto& s = state();
+  if (!retrieved_ && s.failed())
+    report_unraisable("Task exception was never retrieved (task '" + name_ + "')", s.exception_ptr());
+}
+
+bool StateAwaiter::await_suspend(std::coroutine_handle<> h) {
+  task_ = current_task_base();
+  if (!task_) throw std::logic_error("co_await on a task or future outside of an asyncio task");
+  if (task_->cancel_before_suspend()) return false;
+  waiter_.emplace(task_);
+  listener_.waiter = &*waiter_;
+  if (!s_->add_listener(listener_)) return false;  // completed meanwhile
+  task_->suspended_at(h, this);
+  return true;
+}
+
+StateAwaiter::~StateAwaiter() {
+  if (waiter_) s_->remove_listener(listener_);  // the frame dies while waiting (loop closing)
+}
+
+void StateAwaiter::resume_checks() {
+  if (task_) task_->check_cancelled();
+}
+
+CancelResult StateAwaiter::cancel() noexcept {
+  if (awaited_task_) {
+    // Python: cancelling a task that awaits another task cancels that one too.
+    if (awaited_task_->cancel()) return CancelResult::propagated;
+    return CancelResult::too_late;
+  }
+  // A concurrent future: ask it to cancel, stop listening, and leave at once.
+  s_->cancel();
+  return s_->remove_listener(listener_) ? CancelResult::detached : CancelResult::too_late;
+}
+
+}  // namespace concur::asyncio::detail
+
+namespace concur::asyncio::detail {
+
+bool SleepAwaiter::await_suspend(std::coroutine_handle<> h) {
+  task_ = current_task_base();
+  if (!task_) throw std::logic_error("asyncio::sleep() awaited outside of an asyncio task");
+  if (task_->cancel_before_suspend()) return false;
+  loop_ = &task_->loop();
+  if (delay_ns_ <= 0) {
+    loop_->schedule(task_);
+  } else {
+    when_ns = loop_->now_ns() + delay_ns_;
+    loop_->add_timer(this);
+  }
+  task_->suspended_at(h, this);
+  return true;
+}
+
+CancelResult SleepAwaiter::cancel() noexcept {
+  if (scheduled()) {
+    loop_->remove_timer(this);
+    return CancelResult::detached;
+  }
+  return CancelResult::too_late;  // already due: CancelledError when it resumes
+}
+
+}  // namespace concur::asyncio::detail
