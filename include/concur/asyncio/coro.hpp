@@ -23,6 +23,11 @@ class Coro;
 
 namespace detail {
 
+template <class T>
+inline constexpr bool is_future_v = false;
+template <class T>
+inline constexpr bool is_future_v<futures::Future<T>> = true;
+
 /// Makes a concurrent futures::Future awaitable (defined in task.hpp).
 template <class T>
 auto await_future(const futures::Future<T>& f);
@@ -68,6 +73,7 @@ struct PromiseBase {
   }
   /// Everything else is awaited as it is (temporaries are moved into the frame).
   template <class A>
+    requires(!is_future_v<std::remove_cvref_t<A>>)
   auto await_transform(A&& a) noexcept(std::is_nothrow_move_constructible_v<std::remove_cvref_t<A>>)
       -> std::conditional_t<std::is_lvalue_reference_v<A>, A, std::remove_cvref_t<A>> {
     return std::forward<A>(a);

@@ -12,6 +12,10 @@
 #include "concur/asyncio/coro.hpp"
 #include "concur/core/detail/unique_function.hpp"
 
+namespace concur::futures {
+class Executor;
+}
+
 namespace concur::asyncio {
 
 class EventLoop;
@@ -176,6 +180,10 @@ class EventLoop {
   [[nodiscard]] bool is_running() const noexcept { return running_; }
   [[nodiscard]] bool is_closed() const noexcept { return closed_; }
   [[nodiscard]] const char* backend_name() const noexcept;
+
+  /// Python's loop.run_in_executor: awaits `fn(args...)` run on `executor` (threads.hpp).
+  template <class F, class... Args>
+  auto run_in_executor(futures::Executor& executor, F&& fn, Args&&... args);
 
   /// Python's loop.create_task.
   template <class T>

@@ -30,7 +30,7 @@ class Suspension {
   virtual CancelResult cancel() noexcept = 0;
 
  protected:
-  ~Suspension() = default;
+  virtual ~Suspension() = default;  // virtual: -Wnon-virtual-dtor (Werror) on StateAwaiter
 };
 
 /// The coroutine side of a Task: its root frame, where it is suspended, and the cancellation
@@ -310,7 +310,15 @@ T EventLoop::run_until_complete(Task<T> task) {
 
 template <class T>
 T EventLoop::run_until_complete(Coro<T> coro) {
-  return run_until_complete(create_task(std::move(coro)));
+  Task<T> task = create_task(std::move(coro));
+  run_until_done(task.state());
+  if constexpr (std::is_void_v<T>) {
+    task.result();
+  } else {
+    (void)task.result();  // rethrows
+    // Nobody else holds this task once it is done: move the value out (move-only T works).
+    return std::move(task.state()->value());
+  }
 }
 
 /// Runs `coro` on a new loop and closes it (Python's asyncio.run). std::logic_error if this

@@ -1,0 +1,51 @@
+#pragma once
+/// \file asyncio.timeout / timeout_at: a deadline for a piece of the current task.
+#include <chrono>
+#include <memory>
+#include <type_traits>
+
+#include "concur/asyncio/task.hpp"
+
+namespace concur::asyncio {
+
+/// Python's `async with asyncio.timeout_at(when): await aw`: runs `aw` in the current task
+/// (no new task); at loop time `when` (seconds) the task is cancelled, and the resulting
+/// CancelledError becomes concur::TimeoutError here. A cancellation from elsewhere propagates
+/// unchanged (told apart with cancelling()/uncancel(), as Python does).
+template <class T>
+Coro<T> timeout_at(double when, Coro<T> aw) {
+  detail::TaskBase* me = detail::current_task_base();
+  if (!me) throw std::logic_error("asyncio::timeout outside of an asyncio task");
+  auto expired = std::make_shared<bool>(false);
+  TimerHandle h = me->loop().call_at(when, [me, expired] {
+    *expired = true;
+    me->cancel();
+  });
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await std::move(aw);
+      h.cancel();
+      co_return;
+    } else {
+      T r = co_await std::move(aw);
+      h.cancel();
+      co_return r;
+    }
+  } catch (const CancelledError&) {
+    h.cancel();
+    if (*expired && me->uncancel() == 0) throw TimeoutError("asyncio::timeout expired");
+    throw;
+  } catch (...) {
+    h.cancel();
+    throw;
+  }
+}
+
+/// As timeout_at, `delay` from now.
+template <class T, class Rep, class Period>
+Coro<T> timeout(std::chrono::duration<Rep, Period> delay, Coro<T> aw) {
+  EventLoop& loop = get_running_loop();
+  return timeout_at(loop.time() + std::chrono::duration<double>(delay).count(), std::move(aw));
+}
+
+}  // namespace concur::asyncio
