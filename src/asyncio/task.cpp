@@ -36,6 +36,15 @@ bool TaskBase::cancel() noexcept {
   return true;
 }
 
+std::string TaskBase::await_chain() const {
+  std::string out;
+  for (const PromiseBase* p = root_promise(); p; p = p->child) {
+    if (!out.empty()) out += " -> ";
+    out += p->function;
+  }
+  return out.empty() ? std::string("<not started or finished>") : out;
+}
+
 void TaskBase::step() noexcept {
   if (finished_) return;
   TaskBase* prev = std::exchange(tls_current, this);

@@ -9,6 +9,7 @@
 /// call when optimising). Frames come from a per-thread pool.
 #include <coroutine>
 #include <exception>
+#include <source_location>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -47,7 +48,13 @@ void drive(std::coroutine_handle<> h);
 inline void transfer_to(std::coroutine_handle<> h) noexcept { tls_next = h; }
 
 struct PromiseBase {
+  /// Records the coroutine's name (for debug dumps of await chains); free at run time.
+  explicit PromiseBase(std::source_location where = std::source_location::current()) noexcept
+      : function(where.function_name()) {}
   std::coroutine_handle<> continuation;  // who awaits us (null for a task's root)
+  const char* function;                  // e.g. "concur::asyncio::Coro<int> compute(int)"
+  PromiseBase* parent = nullptr;         // the coroutine awaiting us, while it does
+  PromiseBase* child = nullptr;          // the coroutine we await, while we do
   static void* operator new(std::size_t n) { return frame_alloc(n); }
   static void operator delete(void* p, std::size_t n) noexcept { frame_free(p, n); }
 
@@ -56,6 +63,7 @@ struct PromiseBase {
     bool await_ready() noexcept { return false; }
     template <class P>
     void await_suspend(std::coroutine_handle<P> h) noexcept {
+      if (PromiseBase* p = h.promise().parent) p->child = nullptr;
       if (h.promise().continuation) transfer_to(h.promise().continuation);
     }
     void await_resume() noexcept {}
@@ -71,6 +79,15 @@ struct PromiseBase {
   auto await_transform(futures::Future<T>&& f) {
     return await_future(f);
   }
+  /// Awaiting another Coro links the two, for await-chain dumps.
+  template <class U>
+  Coro<U> await_transform(Coro<U>&& c) noexcept {
+    if (c.valid()) {
+      child = &c.handle().promise();
+      child->parent = this;
+    }
+    return std::move(c);
+  }
   /// Everything else is awaited as it is (temporaries are moved into the frame).
   template <class A>
     requires(!is_future_v<std::remove_cvref_t<A>>)
@@ -82,6 +99,7 @@ struct PromiseBase {
 
 template <class T>
 struct Promise : PromiseBase {
+  explicit Promise(std::source_location where = std::source_location::current()) noexcept : PromiseBase(where) {}
   std::variant<std::monostate, T, std::exception_ptr> result;
   Coro<T> get_return_object() noexcept;
   template <class U>
@@ -102,6 +120,7 @@ struct Promise : PromiseBase {
 
 template <>
 struct Promise<void> : PromiseBase {
+  explicit Promise(std::source_location where = std::source_location::current()) noexcept : PromiseBase(where) {}
   std::exception_ptr error;
   Coro<void> get_return_object() noexcept;
   void return_void() noexcept {}

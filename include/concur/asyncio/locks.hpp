@@ -98,13 +98,15 @@ class EventAwaiter : public Suspension {
 };
 
 /// A plain "wait until notified" registration in a loop-thread-only WaitList (Condition,
-/// Barrier, the queues). Awaited as an lvalue so that notified() can be asked afterwards.
-/// Resuming throws CancelledError if the task was cancelled (even after being notified: ask
-/// notified() to pass the notification on).
+/// Barrier, the queues). If `notified` is given, resuming stores there whether a
+/// notify_first/notify_all reached this waiter — also when it then throws CancelledError (the
+/// task was cancelled after being notified), so the caller can pass the notification on.
 class ListAwaiter : public Suspension {
  public:
-  explicit ListAwaiter(core::WaitList& list) noexcept : list_(&list) {}
-  ListAwaiter(const ListAwaiter&) = delete;
+  explicit ListAwaiter(core::WaitList& list, bool* notified = nullptr) noexcept
+      : list_(&list), notified_(notified) {}
+  /// Only before it is awaited.
+  ListAwaiter(ListAwaiter&& o) noexcept : list_(o.list_), notified_(o.notified_) {}
   ListAwaiter& operator=(const ListAwaiter&) = delete;
   ~ListAwaiter() {
     if (node_.linked) list_->remove(node_);
@@ -112,16 +114,16 @@ class ListAwaiter : public Suspension {
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> h);
   void await_resume() {
+    if (notified_) *notified_ = node_.granted;
     if (task_) task_->check_cancelled();
   }
   CancelResult cancel() noexcept override {
     return list_->remove(node_) ? CancelResult::detached : CancelResult::too_late;
   }
-  /// True once a notify_first/notify_all reached this waiter.
-  [[nodiscard]] bool notified() const noexcept { return node_.granted; }
 
  private:
   core::WaitList* list_;
+  bool* notified_;
   TaskBase* task_ = nullptr;
   std::optional<TaskWaiter> waiter_;
   core::WaitNode node_;

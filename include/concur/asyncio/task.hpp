@@ -85,6 +85,8 @@ class TaskBase {
   /// Records that the result or exception was looked at (no "never retrieved" report).
   void mark_retrieved() noexcept { retrieved_ = true; }
 
+  /// "name: outer -> inner -> ... " — where the task is suspended (debug dumps).
+  [[nodiscard]] std::string await_chain() const;
   /// Runs one step (loop internals).
   void step() noexcept;
   /// Destroys a task that never finished (loop closing).
@@ -96,6 +98,7 @@ class TaskBase {
  protected:
   TaskBase(EventLoop& loop, std::coroutine_handle<> root, std::string name);
   ~TaskBase();
+  virtual PromiseBase* root_promise() const noexcept = 0;
   /// Stores the root coroutine's outcome into the future side.
   virtual void complete_from_root() noexcept = 0;
   void report_if_unretrieved() noexcept;
@@ -129,6 +132,10 @@ class TaskState final : public futures::detail::State<T>, public TaskBase {
   futures::detail::StateBase& state() noexcept override { return *this; }
 
  private:
+  PromiseBase* root_promise() const noexcept override {
+    if (!root_) return nullptr;
+    return &std::coroutine_handle<Promise<T>>::from_address(root_.address()).promise();
+  }
   void complete_from_root() noexcept override {
     auto h = std::coroutine_handle<Promise<T>>::from_address(root_.address());
     std::exception_ptr e = h.promise().exception();
