@@ -16,6 +16,8 @@ packages=(
   libbenchmark-dev libtbb-dev libboost-dev python3
   # tools/concur: command line (CLI11), trace export (nlohmann-json)
   libcli11-dev nlohmann-json3-dev
+  # asyncio: the io_uring backend (the epoll backend needs nothing)
+  liburing-dev
   # lint: .clang-format, .clang-tidy
   clang-format clang-tidy
 )

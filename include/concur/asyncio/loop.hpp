@@ -120,7 +120,7 @@ class TimerHandle {
 /// Options of an EventLoop.
 struct LoopOptions {
   /// "epoll" or "io_uring"; empty: the CONCUR_ASYNCIO_BACKEND environment variable, else the
-  /// default (epoll), falling back to epoll where io_uring is unavailable.
+  /// default (io_uring, the faster here), falling back to epoll where io_uring is unavailable.
   std::string backend;
   /// Debug mode (Python's `loop.set_debug`): callbacks slower than `slow_callback_duration`
   /// are reported. Also on when CONCUR_ASYNCIO_DEBUG=1.

@@ -3,6 +3,8 @@
 
 #if defined(CONCUR_HAVE_LIBURING)
 #include <liburing.h>
+#include <poll.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -31,7 +33,9 @@ class UringBackend final : public Backend {
   void poll(std::int64_t timeout_ns) override {
     io_uring_cqe* cqe = nullptr;
     int r;
-    if (timeout_ns < 0) {
+    if (timeout_ns == 0) {
+      r = io_uring_sq_ready(&ring_) > 0 ? io_uring_submit(&ring_) : 0;  // just reap what is there
+    } else if (timeout_ns < 0) {
       r = io_uring_submit_and_wait(&ring_, 1);
     } else {
       __kernel_timespec ts{timeout_ns / 1'000'000'000, timeout_ns % 1'000'000'000};
