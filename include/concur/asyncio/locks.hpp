@@ -10,8 +10,9 @@
 /// Like Python's, these primitives are not thread-safe (except where a member says otherwise)
 /// and every awaitable must be awaited from inside an asyncio task (std::logic_error
 /// otherwise). Waiters are served in FIFO order. A primitive must outlive the tasks waiting on
-/// it; destroying one with waiters leaves those tasks suspended (they are destroyed with their
-/// loop).
+/// it (as a std::mutex must outlive its users). The frame of a task destroyed while it waits
+/// (its loop closing) unregisters itself; a Lock or Semaphore unit already handed to it is
+/// released, not leaked.
 #include <atomic>
 #include <coroutine>
 #include <cstddef>

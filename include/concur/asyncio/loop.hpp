@@ -173,11 +173,13 @@ class EventLoop {
   T run_until_complete(Task<T> task);
   /// Runs until stop() is called.
   void run_forever();
-  /// Makes run_forever()/run_until_complete() return after the current iteration.
-  void stop() noexcept { stopping_ = true; }
+  /// Makes run_forever()/run_until_complete() return after the current iteration. From
+  /// another thread, prefer call_soon_threadsafe([&] { loop.stop(); }) so a sleeping loop wakes.
+  void stop() noexcept { stopping_.store(true, std::memory_order_release); }
   /// Closes the loop; pending tasks are destroyed. std::logic_error while running.
   void close();
-  [[nodiscard]] bool is_running() const noexcept { return running_; }
+  /// Any thread may ask.
+  [[nodiscard]] bool is_running() const noexcept { return running_.load(std::memory_order_acquire); }
   [[nodiscard]] bool is_closed() const noexcept { return closed_; }
   [[nodiscard]] const char* backend_name() const noexcept;
 
@@ -241,8 +243,8 @@ class EventLoop {
   detail::TaskBase* tasks_head_ = nullptr;
   std::size_t tasks_count_ = 0;
   std::uint64_t iterations_ = 0;
-  bool running_ = false;
-  bool stopping_ = false;
+  std::atomic<bool> running_{false};   // atomic: is_running() and stop() from any thread
+  std::atomic<bool> stopping_{false};
   bool closed_ = false;
   EventLoop* previous_ = nullptr;
 };

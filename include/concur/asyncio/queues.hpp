@@ -4,8 +4,10 @@
 /// Python's asyncio queues: loop-thread only (not thread-safe, like Python's; from another
 /// thread use loop.call_soon_threadsafe, or concur::queue for threads). Waiting getters and
 /// putters are tasks parked in `core::WaitList`s and woken through `detail::TaskWaiter`s, in
-/// FIFO order. As in Python, a woken task re-checks the queue when it runs; items never leave
-/// the queue before a getter returns with them.
+/// FIFO order. As in Python, a woken task re-checks the queue when it runs (a task that finds an
+/// item or a free slot meanwhile goes ahead without waiting, and the woken one then waits again
+/// at the back); items never leave the queue before a getter returns with them.
+/// A queue must outlive the tasks waiting on it.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
