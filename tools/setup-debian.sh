@@ -14,6 +14,8 @@ packages=(
   libgtest-dev libgmock-dev
   # benchmarks and their peers (bench/): Google Benchmark, TBB, Boost (Asio); python3 runs bench/compare
   libbenchmark-dev libtbb-dev libboost-dev python3
+  # bench/compare/asyncio_bench.py: Python asyncio with uvloop as well
+  python3-uvloop
   # tools/concur: command line (CLI11), trace export (nlohmann-json)
   libcli11-dev nlohmann-json3-dev
   # asyncio: the io_uring backend (the epoll backend needs nothing)

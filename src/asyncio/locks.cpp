@@ -46,23 +46,16 @@ CancelResult AcquireAwaiter::cancel() noexcept {
   return CancelResult::detached;
 }
 
-void AcquireAwaiter::await_resume() {
+bool AcquireAwaiter::await_resume() {
   State s = std::exchange(state_, State::idle);
-  switch (s) {
-    case State::idle:
-    case State::acquired:
-      return;
-    case State::cancelled:
-      task_->check_cancelled();
-      return;
-    case State::armed:
-      // Woken only by a grant: we own a unit.
-      if (task_->take_cancelled()) {
-        core_->release();  // to the next waiter, not leaked
-        throw CancelledError();
-      }
-      return;
+  if (s == State::cancelled) {
+    task_->check_cancelled();  // throws: the cancellation was consumed before or at detaching
+  } else if (s == State::armed && task_->take_cancelled()) {
+    // Woken only by a grant, then cancelled: we own a unit we must not keep.
+    core_->release();  // to the next waiter, not leaked
+    throw CancelledError();
   }
+  return true;
 }
 
 // ---- EventAwaiter -------------------------------------------------------------------------

@@ -16,8 +16,8 @@ int main(int argc, char** argv) {
       "Subcommands:\n"
       "  tour   run the examples of a Python concurrency tutorial (a CPU-bound sum of squares and\n"
       "         I/O-bound waits) serially and on thread pools, and print wall time, CPU time and\n"
-      "         speed-up per model. Today's models: serial and ThreadPoolExecutor; later modules\n"
-      "         add asyncio, processes (multiprocessing) and green threads (gevent) models.\n",
+      "         speed-up per model. Today's models: serial, ThreadPoolExecutor and (I/O) asyncio;\n"
+      "         later modules add processes (multiprocessing) and green threads (gevent).\n",
       "concur"};
   app.require_subcommand(0, 1);
 
@@ -31,10 +31,11 @@ int main(int argc, char** argv) {
       "     on ThreadPoolExecutor() (Python's default workers) and on ThreadPoolExecutor(2).\n"
       "     In CPython, threads cannot speed this up (the GIL); here they can.\n"
       "  2. I/O-bound: 160 jobs that each wait 20 ms (the tutorial's 160 downloads), serially and\n"
-      "     on ThreadPoolExecutor(5).map, as the tutorial's max_workers=5.\n"
+      "     on ThreadPoolExecutor(5).map, as the tutorial's max_workers=5, and as 160 asyncio tasks\n"
+      "     gathered on one event loop (one thread), as the tutorial's asyncio version.\n"
       "Prints per demo a table (model, wall time, CPU time from getrusage, speed-up over serial)\n"
       "and a verdict drawn from the measurements. A progress line goes to stderr.\n"
-      "Later modules add asyncio, processes (multiprocessing) and green-thread (gevent) models.\n"
+      "Later modules add processes (multiprocessing) and green-thread (gevent) models.\n"
       "\n"
       "Quick run: concur tour --io-jobs 20 --io-delay-ms 2 --cpu-base 200000");
   tour_cmd->add_option("--cpu-base", tour.cpu_base, "CPU demo: first n of sum(i*i for i in range(n))")

@@ -33,6 +33,21 @@ inline constexpr bool is_future_v<futures::Future<T>> = true;
 template <class T>
 auto await_future(const futures::Future<T>& f);
 
+template <class A>
+concept has_await_members = requires(A& a) { a.await_ready(); };
+
+/// Awaits a named awaiter where it lives.
+template <class A>
+struct LvalueAwaiter {
+  A* a;
+  bool await_ready() { return a->await_ready(); }
+  template <class H>
+  auto await_suspend(H h) {
+    return a->await_suspend(h);
+  }
+  decltype(auto) await_resume() { return a->await_resume(); }
+};
+
 /// Per-thread frame pool (plain operator new under AddressSanitizer, so it can see misuse).
 void* frame_alloc(std::size_t n);
 void frame_free(void* p, std::size_t n) noexcept;
@@ -82,18 +97,35 @@ struct PromiseBase {
   /// Awaiting another Coro links the two, for await-chain dumps.
   template <class U>
   Coro<U> await_transform(Coro<U>&& c) noexcept {
+    link(c);
+    return std::move(c);
+  }
+  template <class U>
+  auto await_transform(Coro<U>& c) noexcept {
+    link(c);
+    return LvalueAwaiter<Coro<U>>{&c};
+  }
+  /// Everything else is awaited as it is: temporaries are moved into the frame; named
+  /// awaiters are awaited in place (GCC 12 would otherwise copy them).
+  template <class A>
+    requires(!is_future_v<std::remove_cvref_t<A>>)
+  auto await_transform(A&& a) noexcept(std::is_nothrow_move_constructible_v<std::remove_cvref_t<A>>) {
+    if constexpr (std::is_lvalue_reference_v<A> && has_await_members<std::remove_cvref_t<A>>) {
+      return LvalueAwaiter<std::remove_reference_t<A>>{&a};
+    } else if constexpr (std::is_lvalue_reference_v<A>) {
+      return std::remove_cvref_t<A>(a);  // e.g. a Task handle: copies share the task
+    } else {
+      return std::remove_cvref_t<A>(std::move(a));
+    }
+  }
+
+ private:
+  template <class U>
+  void link(Coro<U>& c) noexcept {
     if (c.valid()) {
       child = &c.handle().promise();
       child->parent = this;
     }
-    return std::move(c);
-  }
-  /// Everything else is awaited as it is (temporaries are moved into the frame).
-  template <class A>
-    requires(!is_future_v<std::remove_cvref_t<A>>)
-  auto await_transform(A&& a) noexcept(std::is_nothrow_move_constructible_v<std::remove_cvref_t<A>>)
-      -> std::conditional_t<std::is_lvalue_reference_v<A>, A, std::remove_cvref_t<A>> {
-    return std::forward<A>(a);
   }
 };
 

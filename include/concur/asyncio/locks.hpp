@@ -54,7 +54,8 @@ class AcquireAwaiter : public Suspension {
     return true;
   }
   bool await_suspend(std::coroutine_handle<> h);
-  void await_resume();
+  /// True (as Python's acquire()), or throws CancelledError.
+  bool await_resume();
   CancelResult cancel() noexcept override;
 
  private:
@@ -205,7 +206,8 @@ class Lock {
   Lock(const Lock&) = delete;
   Lock& operator=(const Lock&) = delete;
 
-  /// `co_await lock.acquire()`: takes the lock, suspending while another task holds it.
+  /// `co_await lock.acquire()`: takes the lock, suspending while another task holds it;
+  /// returns true (as Python's).
   /// Does not suspend (and sees no cancellation) when the lock is free.
   /// Cancel safety: cancelling a waiting acquire() leaves the lock untouched; if the lock had
   /// already been handed to the cancelled task, it is passed on to the next waiter (or freed),
@@ -254,7 +256,7 @@ class Semaphore {
   Semaphore(const Semaphore&) = delete;
   Semaphore& operator=(const Semaphore&) = delete;
 
-  /// `co_await sem.acquire()`: takes a unit, suspending while none is free.
+  /// `co_await sem.acquire()`: takes a unit, suspending while none is free; returns true.
   /// Cancel safety: a cancelled acquire() holds no unit; a unit handed to it while it was
   /// being cancelled goes to the next waiter (or back to the semaphore).
   [[nodiscard]] detail::AcquireAwaiter acquire() noexcept { return detail::AcquireAwaiter(core_); }

@@ -1,0 +1,69 @@
+#pragma once
+// Shared by the asyncio tests: the backends to run each loop test with, and an unraisable hook
+// that records what it is given.
+#include <gtest/gtest.h>
+
+#include <exception>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "concur/asyncio.hpp"
+#include "concur/core/error.hpp"
+
+namespace concur::test {
+
+/// Both readiness backends; "io_uring" falls back to epoll where it is unavailable.
+inline const std::vector<std::string>& loop_backends() {
+  static const std::vector<std::string> b{"epoll", "io_uring"};
+  return b;
+}
+
+inline std::string backend_param_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
+
+/// Records every report_unraisable() call while alive (restores the default hook after).
+class UnraisableRecorder {
+ public:
+  UnraisableRecorder() {
+    std::lock_guard g(m());
+    entries().clear();
+    concur::set_unraisable_hook(&UnraisableRecorder::hook);
+  }
+  ~UnraisableRecorder() { concur::set_unraisable_hook(nullptr); }
+  UnraisableRecorder(const UnraisableRecorder&) = delete;
+  UnraisableRecorder& operator=(const UnraisableRecorder&) = delete;
+
+  struct Entry {
+    std::string context;
+    std::string what;
+  };
+  std::vector<Entry> get() const {
+    std::lock_guard g(m());
+    return entries();
+  }
+  std::size_t count() const { return get().size(); }
+
+ private:
+  static std::mutex& m() {
+    static std::mutex mu;
+    return mu;
+  }
+  static std::vector<Entry>& entries() {
+    static std::vector<Entry> e;
+    return e;
+  }
+  static void hook(const std::string& context, const std::exception_ptr& e) {
+    std::string what;
+    try {
+      if (e) std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      what = ex.what();
+    } catch (...) {
+      what = "?";
+    }
+    std::lock_guard g(m());
+    entries().push_back({context, what});
+  }
+};
+
+}  // namespace concur::test

@@ -1,0 +1,237 @@
+// asyncio.Coro<T>: values, void, exceptions, laziness, move semantics, and the trampoline
+// (a million synchronous co_awaits, a 100,000-deep recursion) in every build type.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "aio_support.hpp"
+#include "concur/asyncio.hpp"
+
+namespace aio = concur::asyncio;
+using namespace std::chrono_literals;
+
+namespace {
+
+aio::Coro<int> value(int v) { co_return v; }
+aio::Coro<void> nothing(int& side) {
+  ++side;
+  co_return;
+}
+aio::Coro<int> thrower() {
+  throw std::runtime_error("from coro");
+  co_return 0;
+}
+aio::Coro<std::string> text() { co_return std::string(100, 'x'); }
+aio::Coro<std::unique_ptr<int>> move_only(int v) { co_return std::make_unique<int>(v); }
+
+aio::Coro<int> add(int a, int b) {
+  int x = co_await value(a);
+  int y = co_await value(b);
+  co_return x + y;
+}
+
+aio::Coro<long> deep(int n) {
+  if (n == 0) co_return 0;
+  long below = co_await deep(n - 1);
+  co_return below + 1;
+}
+
+aio::Coro<long> deep_throw(int n) {
+  if (n == 0) throw std::runtime_error("bottom");
+  co_return co_await deep_throw(n - 1) + 1;
+}
+
+aio::Coro<long> deep_sleep(int n) {
+  if (n == 0) {
+    co_await aio::sleep(0s);
+    co_return 0;
+  }
+  co_return co_await deep_sleep(n - 1) + 1;
+}
+
+aio::Coro<void> deep_wait_forever(int n, int& reached) {
+  if (n == 0) {
+    ++reached;
+    co_await aio::sleep(1h);
+    co_return;
+  }
+  co_await deep_wait_forever(n - 1, reached);
+}
+
+struct Sentinel {
+  bool* flag;
+  ~Sentinel() { *flag = true; }
+};
+
+}  // namespace
+
+TEST(Coro, ReturnsAValue) { EXPECT_EQ(aio::run(add(20, 22)), 42); }
+
+TEST(Coro, VoidCoroutine) {
+  int side = 0;
+  aio::run(nothing(side));
+  EXPECT_EQ(side, 1);
+}
+
+TEST(Coro, NonTrivialAndMoveOnlyResults) {
+  EXPECT_EQ(aio::run(text()), std::string(100, 'x'));
+  auto p = aio::run(move_only(5));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(*p, 5);
+}
+
+TEST(Coro, ExceptionPropagatesThroughAwait) {
+  auto outer = []() -> aio::Coro<std::string> {
+    try {
+      co_await thrower();
+    } catch (const std::runtime_error& e) {
+      co_return std::string("caught: ") + e.what();
+    }
+    co_return "no";
+  };
+  EXPECT_EQ(aio::run(outer()), "caught: from coro");
+  EXPECT_THROW(aio::run(thrower()), std::runtime_error);
+}
+
+TEST(Coro, IsLazy) {
+  bool started = false;
+  auto body = [&]() -> aio::Coro<void> {
+    started = true;
+    co_return;
+  };
+  {
+    aio::Coro<void> c = body();
+    EXPECT_TRUE(c.valid());
+    EXPECT_FALSE(c.done());
+    EXPECT_FALSE(started);
+  }  // destroyed without running
+  EXPECT_FALSE(started);
+  aio::run(body());
+  EXPECT_TRUE(started);
+}
+
+TEST(Coro, DestroyingAnUnstartedCoroRunsParameterDestructors) {
+  bool destroyed = false;
+  auto body = [](std::shared_ptr<Sentinel>) -> aio::Coro<void> { co_return; };
+  {
+    auto s = std::make_shared<Sentinel>(Sentinel{&destroyed});
+    aio::Coro<void> c = body(std::move(s));
+  }
+  EXPECT_TRUE(destroyed);
+}
+
+TEST(Coro, MoveSemantics) {
+  aio::Coro<int> a = value(1);
+  EXPECT_TRUE(a.valid());
+  aio::Coro<int> b = std::move(a);
+  EXPECT_FALSE(a.valid());  // NOLINT(bugprone-use-after-move): moved-from is empty by contract
+  EXPECT_TRUE(b.valid());
+  aio::Coro<int> c = value(2);
+  c = std::move(b);  // the old frame of c is destroyed
+  EXPECT_TRUE(c.valid());
+  EXPECT_FALSE(b.valid());  // NOLINT(bugprone-use-after-move)
+  aio::Coro<int> empty;
+  EXPECT_FALSE(empty.valid());
+  EXPECT_FALSE(empty.done());
+  c = std::move(c);  // self-move keeps it
+  EXPECT_TRUE(c.valid());
+  EXPECT_EQ(aio::run(std::move(c)), 1);
+  std::vector<aio::Coro<int>> v;
+  for (int i = 0; i < 100; ++i) v.push_back(value(i));  // reallocation moves them
+  auto sum = [](std::vector<aio::Coro<int>> cs) -> aio::Coro<int> {
+    int s = 0;
+    for (auto& one : cs) s += co_await std::move(one);
+    co_return s;
+  };
+  EXPECT_EQ(aio::run(sum(std::move(v))), 4950);
+}
+
+TEST(Coro, AwaitCoroHeldInAVariable) {
+  // Python's `c = f(); await c`. (std::move: GCC 12 copies an lvalue awaiter returned by
+  // await_transform by reference, and Coro is move-only.)
+  auto outer = []() -> aio::Coro<int> {
+    aio::Coro<int> c = value(9);
+    int v = co_await std::move(c);
+    EXPECT_FALSE(c.valid());  // moved into the await
+    co_return v;
+  };
+  EXPECT_EQ(aio::run(outer()), 9);
+}
+
+TEST(Coro, MillionSynchronousAwaitsInALoop) {
+  auto outer = []() -> aio::Coro<long> {
+    long s = 0;
+    for (int i = 0; i < 1'000'000; ++i) s += co_await value(1);
+    co_return s;
+  };
+  EXPECT_EQ(aio::run(outer()), 1'000'000);
+}
+
+TEST(Coro, MillionSynchronousVoidAwaitsInALoop) {
+  auto outer = []() -> aio::Coro<int> {
+    int side = 0;
+    for (int i = 0; i < 1'000'000; ++i) co_await nothing(side);
+    co_return side;
+  };
+  EXPECT_EQ(aio::run(outer()), 1'000'000);
+}
+
+TEST(Coro, HundredThousandDeepRecursion) { EXPECT_EQ(aio::run(deep(100'000)), 100'000); }
+
+TEST(Coro, HundredThousandDeepRecursionTwiceInOneTask) {
+  auto outer = []() -> aio::Coro<long> {
+    long a = co_await deep(100'000);
+    long b = co_await deep(100'000);
+    co_return a + b;
+  };
+  EXPECT_EQ(aio::run(outer()), 200'000);
+}
+
+TEST(Coro, DeepRecursionThatSuspendsAtTheBottom) { EXPECT_EQ(aio::run(deep_sleep(100'000)), 100'000); }
+
+TEST(Coro, ExceptionThroughTenThousandFrames) {
+  EXPECT_THROW(aio::run(deep_throw(10'000)), std::runtime_error);
+}
+
+TEST(Coro, CancellingADeeplySuspendedChainUnwindsIt) {
+  int reached = 0;
+  auto amain = [&]() -> aio::Coro<bool> {
+    aio::Task<void> t = aio::create_task(deep_wait_forever(100'000, reached));
+    while (reached == 0) co_await aio::sleep(0s);
+    t.cancel();
+    try {
+      co_await t;
+    } catch (const concur::CancelledError&) {
+      co_return t.cancelled();
+    }
+    co_return false;
+  };
+  EXPECT_TRUE(aio::run(amain()));
+  EXPECT_EQ(reached, 1);
+}
+
+TEST(Coro, ManySmallCoroutinesReuseFrames) {
+  // Exercises the frame pool: allocation and release in a steady state.
+  auto outer = []() -> aio::Coro<long> {
+    long s = 0;
+    for (int round = 0; round < 100; ++round) {
+      std::vector<aio::Coro<int>> cs;
+      for (int i = 0; i < 1000; ++i) cs.push_back(value(i));
+      for (auto& c : cs) s += co_await std::move(c);
+    }
+    co_return s;
+  };
+  EXPECT_EQ(aio::run(outer()), 100L * 499500);
+}
+
+TEST(Coro, FramesFreedOnAnotherThreadThanAllocated) {
+  // A Coro created on one thread and destroyed (unstarted) on another must not corrupt either pool.
+  std::vector<aio::Coro<int>> cs;
+  for (int i = 0; i < 1000; ++i) cs.push_back(value(i));
+  std::thread([&] { cs.clear(); }).join();
+  EXPECT_EQ(aio::run(add(1, 2)), 3);
+}
