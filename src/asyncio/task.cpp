@@ -1,4 +1,6 @@
 #include "concur/asyncio/task.hpp"
+
+#include <vector>
 #include "concur/asyncio/sleep.hpp"
 
 namespace concur::asyncio::detail {
@@ -84,6 +86,16 @@ void TaskBase::finish() noexcept {
 void TaskBase::abandon() noexcept {
   if (finished_) return;
   if (root_) {
+    // Destroy the chain of awaited coroutines from the deepest one up: destroying the root
+    // first would recurse once per level (and overflow on a 100,000-deep chain).
+    std::vector<PromiseBase*> chain;
+    for (PromiseBase* p = root_promise(); p; p = p->child) chain.push_back(p);
+    for (std::size_t i = chain.size(); i-- > 1;) {
+      PromiseBase* leaf = chain[i];
+      if (leaf->disown && leaf->owner) leaf->disown(leaf->owner);  // its Coro lets go
+      chain[i - 1]->child = nullptr;
+      std::coroutine_handle<>::from_address(leaf->frame).destroy();
+    }
     root_.destroy();
     root_ = {};
   }

@@ -3,6 +3,7 @@
 // that records what it is given.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <exception>
 #include <mutex>
 #include <string>
@@ -12,6 +13,12 @@
 #include "concur/core/error.hpp"
 
 namespace concur::test {
+
+/// Lets every ready task run until it blocks again.
+inline concur::asyncio::Coro<void> settle(int rounds = 5) {
+  using namespace std::chrono_literals;
+  for (int i = 0; i < rounds; ++i) co_await concur::asyncio::sleep(0s);
+}
 
 /// Both readiness backends; "io_uring" falls back to epoll where it is unavailable.
 inline const std::vector<std::string>& loop_backends() {

@@ -7,16 +7,12 @@
 #include <stdexcept>
 #include <vector>
 
+#include "aio_support.hpp"
 #include "concur/asyncio.hpp"
 
 namespace aio = concur::asyncio;
 using namespace std::chrono_literals;
-
-namespace {
-aio::Coro<void> settle(int rounds = 5) {
-  for (int i = 0; i < rounds; ++i) co_await aio::sleep(0s);
-}
-}  // namespace
+using concur::test::settle;
 
 TEST(AsyncioBarrier, ZeroPartiesIsInvalidArgument) { EXPECT_THROW(aio::Barrier(0), std::invalid_argument); }
 

@@ -2,6 +2,8 @@
 // (a million synchronous co_awaits, a 100,000-deep recursion) in every build type.
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -234,4 +236,47 @@ TEST(Coro, FramesFreedOnAnotherThreadThanAllocated) {
   for (int i = 0; i < 1000; ++i) cs.push_back(value(i));
   std::thread([&] { cs.clear(); }).join();
   EXPECT_EQ(aio::run(add(1, 2)), 3);
+}
+
+namespace {
+std::atomic<int> g_deep_alive{0};
+struct DeepLocal {
+  DeepLocal() { g_deep_alive.fetch_add(1); }
+  DeepLocal(const DeepLocal&) = delete;
+  DeepLocal& operator=(const DeepLocal&) = delete;
+  ~DeepLocal() { g_deep_alive.fetch_sub(1); }
+};
+aio::Coro<int> deep_suspended(int d) {
+  DeepLocal local;
+  if (d == 0) {
+    co_await aio::sleep(10s);
+    co_return 0;
+  }
+  co_return 1 + co_await deep_suspended(d - 1);
+}
+aio::Coro<int> deep_suspended_named(int d) {
+  DeepLocal local;
+  if (d == 0) {
+    co_await aio::sleep(10s);
+    co_return 0;
+  }
+  aio::Coro<int> child = deep_suspended_named(d - 1);
+  co_return 1 + co_await child;
+}
+}  // namespace
+
+// Regression: closing a loop whose task is suspended 100,000 coroutines deep destroyed the
+// frames recursively (one stack level per coroutine) and could overflow the stack.
+TEST(Coro, CloseDestroysADeepSuspendedChainLeafFirst) {
+  for (bool named : {false, true}) {
+    g_deep_alive = 0;
+    aio::EventLoop loop;
+    auto t = loop.create_task(named ? deep_suspended_named(100000) : deep_suspended(100000));
+    loop.call_later(20ms, [&] { loop.stop(); });
+    loop.run_forever();
+    EXPECT_EQ(g_deep_alive.load(), 100001);
+    loop.close();
+    EXPECT_EQ(g_deep_alive.load(), 0) << "named=" << named;
+    EXPECT_TRUE(t.cancelled());
+  }
 }

@@ -8,16 +8,12 @@
 #include <thread>
 #include <vector>
 
+#include "aio_support.hpp"
 #include "concur/asyncio.hpp"
 
 namespace aio = concur::asyncio;
 using namespace std::chrono_literals;
-
-namespace {
-aio::Coro<void> settle(int rounds = 5) {
-  for (int i = 0; i < rounds; ++i) co_await aio::sleep(0s);
-}
-}  // namespace
+using concur::test::settle;
 
 TEST(AsyncioEvent, SetClearIsSet) {
   aio::Event ev;

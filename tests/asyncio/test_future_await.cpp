@@ -92,13 +92,17 @@ TEST_P(FutureAwaitTest, ExceptionPropagates) {
 TEST_P(FutureAwaitTest, CancelWhileAwaitingThrowsAtOnce) {
   cf::ThreadPoolExecutor pool(1);
   std::atomic<bool> release{false};
+  std::atomic<bool> started{false};
   auto blocker = pool.submit([&] {
+    started = true;
     while (!release) std::this_thread::sleep_for(1ms);
     return 1;
   });
   run_main([&]() -> aio::Coro<void> {
     auto& loop = aio::get_running_loop();
     aio::Task<int> t = aio::create_task([](cf::Future<int> f) -> aio::Coro<int> { co_return co_await f; }(blocker));
+    // The future must be running (not cancellable) before the cancel: wait for it, bounded.
+    for (int i = 0; i < 5000 && !started; ++i) co_await aio::sleep(1ms);
     co_await aio::sleep(5ms);
     double t0 = loop.time();
     t.cancel();

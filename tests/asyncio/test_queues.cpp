@@ -11,16 +11,12 @@
 #include <utility>
 #include <vector>
 
+#include "aio_support.hpp"
 #include "concur/asyncio.hpp"
 
 namespace aio = concur::asyncio;
 using namespace std::chrono_literals;
-
-namespace {
-aio::Coro<void> settle(int rounds = 5) {
-  for (int i = 0; i < rounds; ++i) co_await aio::sleep(0s);
-}
-}  // namespace
+using concur::test::settle;
 
 TEST(AsyncioQueue, ErrorsDeriveFromConcurError) {
   EXPECT_THROW(throw aio::QueueEmpty(), concur::Error);

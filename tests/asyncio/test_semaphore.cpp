@@ -6,16 +6,12 @@
 #include <stdexcept>
 #include <vector>
 
+#include "aio_support.hpp"
 #include "concur/asyncio.hpp"
 
 namespace aio = concur::asyncio;
 using namespace std::chrono_literals;
-
-namespace {
-aio::Coro<void> settle(int rounds = 5) {
-  for (int i = 0; i < rounds; ++i) co_await aio::sleep(0s);
-}
-}  // namespace
+using concur::test::settle;
 
 TEST(AsyncioSemaphore, NegativeInitialValueIsInvalidArgument) {
   EXPECT_THROW(aio::Semaphore(-1), std::invalid_argument);

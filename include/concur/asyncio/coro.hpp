@@ -33,6 +33,9 @@ inline constexpr bool is_future_v<futures::Future<T>> = true;
 template <class T>
 auto await_future(const futures::Future<T>& f);
 
+template <class U>
+class CoroAwaiter;
+
 template <class A>
 concept has_await_members = requires(A& a) { a.await_ready(); };
 
@@ -70,6 +73,11 @@ struct PromiseBase {
   const char* function;                  // e.g. "concur::asyncio::Coro<int> compute(int)"
   PromiseBase* parent = nullptr;         // the coroutine awaiting us, while it does
   PromiseBase* child = nullptr;          // the coroutine we await, while we do
+  // The Coro object (in the parent's frame) that owns this frame while the parent awaits it,
+  // and how to make it let go: lets a chain be destroyed leaf first, without recursion.
+  void* owner = nullptr;
+  void (*disown)(void*) noexcept = nullptr;
+  void* frame = nullptr;  // this coroutine's frame address
   static void* operator new(std::size_t n) { return frame_alloc(n); }
   static void operator delete(void* p, std::size_t n) noexcept { frame_free(p, n); }
 
@@ -94,15 +102,17 @@ struct PromiseBase {
   auto await_transform(futures::Future<T>&& f) {
     return await_future(f);
   }
-  /// Awaiting another Coro links the two, for await-chain dumps.
+  /// Awaiting another Coro links the two (await-chain dumps; leaf-first destruction).
   template <class U>
-  Coro<U> await_transform(Coro<U>&& c) noexcept {
+  CoroAwaiter<U> await_transform(Coro<U>&& c) noexcept {
     link(c);
-    return std::move(c);
+    return CoroAwaiter<U>(std::move(c));
   }
   template <class U>
   auto await_transform(Coro<U>& c) noexcept {
     link(c);
+    c.handle().promise().owner = &c;
+    c.handle().promise().disown = [](void* o) noexcept { (void)static_cast<Coro<U>*>(o)->release(); };
     return LvalueAwaiter<Coro<U>>{&c};
   }
   /// Everything else is awaited as it is: temporaries are moved into the frame; named
@@ -212,12 +222,39 @@ class [[nodiscard]] Coro {
 };
 
 namespace detail {
+/// The awaiter of a temporary Coro: owns it where the awaiting frame keeps it (never moved,
+/// so the awaited frame can point back at it).
+template <class U>
+class CoroAwaiter {
+ public:
+  explicit CoroAwaiter(Coro<U>&& c) noexcept : c_(std::move(c)) {
+    if (c_.valid()) {
+      c_.handle().promise().owner = this;
+      c_.handle().promise().disown = [](void* o) noexcept { (void)static_cast<CoroAwaiter*>(o)->c_.release(); };
+    }
+  }
+  CoroAwaiter(const CoroAwaiter&) = delete;
+  CoroAwaiter& operator=(const CoroAwaiter&) = delete;
+  bool await_ready() const noexcept { return c_.await_ready(); }
+  void await_suspend(std::coroutine_handle<> h) noexcept { c_.await_suspend(h); }
+  U await_resume() { return c_.await_resume(); }
+
+ private:
+  Coro<U> c_;
+};
+}  // namespace detail
+
+namespace detail {
 template <class T>
 Coro<T> Promise<T>::get_return_object() noexcept {
-  return Coro<T>(std::coroutine_handle<Promise<T>>::from_promise(*this));
+  auto h = std::coroutine_handle<Promise<T>>::from_promise(*this);
+  frame = h.address();
+  return Coro<T>(h);
 }
 inline Coro<void> Promise<void>::get_return_object() noexcept {
-  return Coro<void>(std::coroutine_handle<Promise<void>>::from_promise(*this));
+  auto h = std::coroutine_handle<Promise<void>>::from_promise(*this);
+  frame = h.address();
+  return Coro<void>(h);
 }
 }  // namespace detail
 

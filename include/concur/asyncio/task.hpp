@@ -125,6 +125,9 @@ template <class T>
 class TaskState final : public futures::detail::State<T>, public TaskBase {
  public:
   TaskState(EventLoop& loop, Coro<T>&& coro, std::string name) : TaskBase(loop, coro.release(), std::move(name)) {}
+  // Task objects come from the same per-thread pool as coroutine frames.
+  static void* operator new(std::size_t n) { return frame_alloc(n); }
+  static void operator delete(void* p, std::size_t n) noexcept { frame_free(p, n); }
   ~TaskState() override {
     report_if_unretrieved();
     if (root_) root_.destroy();
