@@ -122,7 +122,7 @@ double TimerHandle::when() const noexcept { return t_ ? static_cast<double>(t_->
 EventLoop::EventLoop(LoopOptions options) : options_(std::move(options)) {
   if (env_debug()) options_.debug = true;
   backend_ = detail::make_backend(options_.backend);
-  ring_.resize(256);
+  ring_.resize(256);  // always a power of two: positions wrap with a mask
 }
 
 EventLoop::~EventLoop() {
@@ -142,11 +142,11 @@ std::int64_t EventLoop::now_ns() const noexcept { return monotonic_ns(); }
 void EventLoop::push_ready(Ready r) {
   if (count_ == ring_.size()) {
     std::vector<Ready> bigger(ring_.size() * 2);
-    for (std::size_t i = 0; i < count_; ++i) bigger[i] = ring_[(head_ + i) % ring_.size()];
+    for (std::size_t i = 0; i < count_; ++i) bigger[i] = ring_[(head_ + i) & (ring_.size() - 1)];
     ring_ = std::move(bigger);
     head_ = 0;
   }
-  ring_[(head_ + count_) % ring_.size()] = r;
+  ring_[(head_ + count_) & (ring_.size() - 1)] = r;
   ++count_;
 }
 
@@ -285,7 +285,7 @@ void EventLoop::run_once() {
   const bool debug = options_.debug;
   for (std::size_t i = 0; i < n; ++i) {
     Ready r = ring_[head_];
-    head_ = (head_ + 1) % ring_.size();
+    head_ = (head_ + 1) & (ring_.size() - 1);
     --count_;
     if (!debug) {
       r.fn(r.arg);
@@ -365,7 +365,7 @@ void EventLoop::close() {
   // Callbacks never run are released.
   while (count_ > 0) {
     Ready r = ring_[head_];
-    head_ = (head_ + 1) % ring_.size();
+    head_ = (head_ + 1) & (ring_.size() - 1);
     --count_;
     if (r.fn == &EventLoop::run_callback) static_cast<detail::CallbackState*>(r.arg)->release();
   }

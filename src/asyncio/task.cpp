@@ -117,15 +117,18 @@ bool StateAwaiter::await_suspend(std::coroutine_handle<> h) {
   waiter_.emplace(task_);
   listener_.waiter = &*waiter_;
   if (!s_->add_listener(listener_)) return false;  // completed meanwhile
+  registered_ = true;
   task_->suspended_at(h, this);
   return true;
 }
 
 StateAwaiter::~StateAwaiter() {
-  if (waiter_) s_->remove_listener(listener_);  // the frame dies while waiting (loop closing)
+  if (registered_) s_->remove_listener(listener_);  // the frame dies while waiting (loop closing)
 }
 
 void StateAwaiter::resume_checks() {
+  // Resumed: the listener has fired (or a cancellation already removed it).
+  registered_ = false;
   if (task_) task_->check_cancelled();
 }
 

@@ -203,6 +203,7 @@ class StateAwaiter : public Suspension {
   TaskBase* task_ = nullptr;
   std::optional<TaskWaiter> waiter_;
   futures::detail::WaiterListener listener_;
+  bool registered_ = false;  // listener_ may still be linked (suspended, not yet resumed)
 };
 
 }  // namespace detail

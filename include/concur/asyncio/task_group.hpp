@@ -14,6 +14,9 @@ namespace concur::asyncio {
 /// others; join() then throws an ExceptionGroup holding every failure. If the task awaiting
 /// join() is cancelled, the children are cancelled and awaited, then CancelledError propagates.
 /// Destroying a group that was never joined cancels its unfinished children.
+/// Unlike Python, a failing child does not cancel the parent task's own body: C++ has no
+/// `async with`, so a CancelledError thrown into the body would skip join() and lose the
+/// ExceptionGroup; the failure is reported by join() instead.
 /// Thread safety: loop thread only.
 class TaskGroup {
  public:
