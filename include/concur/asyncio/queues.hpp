@@ -20,6 +20,7 @@
 #include "concur/asyncio/locks.hpp"
 #include "concur/core/error.hpp"
 #include "concur/core/waiter.hpp"
+#include "concur/queue/queue.hpp"
 
 namespace concur::asyncio {
 
@@ -47,51 +48,8 @@ class QueueShutDown : public Error {
 
 namespace detail {
 
-template <class T>
-struct FifoStorage {
-  std::deque<T> items;
-  void push(T&& v) { items.push_back(std::move(v)); }
-  T pop() {
-    T v = std::move(items.front());
-    items.pop_front();
-    return v;
-  }
-  [[nodiscard]] std::size_t size() const noexcept { return items.size(); }
-};
-
-template <class T>
-struct LifoStorage {
-  std::vector<T> items;
-  void push(T&& v) { items.push_back(std::move(v)); }
-  T pop() {
-    T v = std::move(items.back());
-    items.pop_back();
-    return v;
-  }
-  [[nodiscard]] std::size_t size() const noexcept { return items.size(); }
-};
-
-template <class T, class Compare>
-struct HeapStorage {
-  // std heaps put the greatest element (by the comparator) first; we want the least.
-  struct Reversed {
-    Compare comp;
-    bool operator()(const T& a, const T& b) const { return comp(b, a); }
-  };
-  std::vector<T> items;
-  Reversed rev{};
-  void push(T&& v) {
-    items.push_back(std::move(v));
-    std::push_heap(items.begin(), items.end(), rev);
-  }
-  T pop() {
-    std::pop_heap(items.begin(), items.end(), rev);
-    T v = std::move(items.back());
-    items.pop_back();
-    return v;
-  }
-  [[nodiscard]] std::size_t size() const noexcept { return items.size(); }
-};
+// The item stores are the threading queue's (queue::detail::Fifo/Lifo/Heap): one definition
+// of FIFO, LIFO and smallest-first order for both faces.
 
 /// The queue logic shared by Queue, LifoQueue and PriorityQueue (Python's `asyncio.Queue`
 /// with its `_put`/`_get` hooks).
@@ -228,25 +186,25 @@ class BasicQueue {
 
 /// A FIFO queue for tasks (Python's `asyncio.Queue`). Loop thread only.
 template <class T>
-class Queue : public detail::BasicQueue<T, detail::FifoStorage<T>> {
+class Queue : public detail::BasicQueue<T, concur::queue::detail::Fifo<T>> {
  public:
-  using detail::BasicQueue<T, detail::FifoStorage<T>>::BasicQueue;
+  using detail::BasicQueue<T, concur::queue::detail::Fifo<T>>::BasicQueue;
 };
 
 /// A LIFO queue for tasks (Python's `asyncio.LifoQueue`): get() returns the newest item.
 template <class T>
-class LifoQueue : public detail::BasicQueue<T, detail::LifoStorage<T>> {
+class LifoQueue : public detail::BasicQueue<T, concur::queue::detail::Lifo<T>> {
  public:
-  using detail::BasicQueue<T, detail::LifoStorage<T>>::BasicQueue;
+  using detail::BasicQueue<T, concur::queue::detail::Lifo<T>>::BasicQueue;
 };
 
 /// A priority queue for tasks (Python's `asyncio.PriorityQueue`): get() returns the least item
 /// by `Compare` (default `<`, e.g. `std::pair<int, Job>` by priority first). Items that compare
 /// equal come out in no particular order, as with Python's heapq.
 template <class T, class Compare = std::less<T>>
-class PriorityQueue : public detail::BasicQueue<T, detail::HeapStorage<T, Compare>> {
+class PriorityQueue : public detail::BasicQueue<T, concur::queue::detail::Heap<T, Compare>> {
  public:
-  using detail::BasicQueue<T, detail::HeapStorage<T, Compare>>::BasicQueue;
+  using detail::BasicQueue<T, concur::queue::detail::Heap<T, Compare>>::BasicQueue;
 };
 
 }  // namespace concur::asyncio
