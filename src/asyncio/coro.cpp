@@ -53,7 +53,7 @@ void* frame_alloc(std::size_t n) {
     --p.counts[c - 1];
     return b;
   }
-  return ::operator new(c * kGranule);
+  return ::operator new(c* kGranule);
 }
 
 void frame_free(void* ptr, std::size_t n) noexcept {

@@ -9,7 +9,9 @@ namespace detail {
 namespace {
 TaskBase* require_task(const char* what) {
   TaskBase* t = current_task_base();
-  if (!t) throw std::logic_error(std::string(what) + " awaited outside of an asyncio task; await it from a coroutine run by a loop");
+  if (!t)
+    throw std::logic_error(std::string(what) +
+                           " awaited outside of an asyncio task; await it from a coroutine run by a loop");
   return t;
 }
 }  // namespace
@@ -142,7 +144,8 @@ void Semaphore::release() {
     return;
   }
   if (!core_.release_bounded(1, bound_))
-    throw std::invalid_argument("asyncio BoundedSemaphore.release(): released too many times (above the initial value)");
+    throw std::invalid_argument(
+        "asyncio BoundedSemaphore.release(): released too many times (above the initial value)");
 }
 
 // ---- Condition ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "backend/backend.hpp"
+
 #include "concur/asyncio/task.hpp"
 #include "concur/core/error.hpp"
 
@@ -239,7 +240,10 @@ void EventLoop::register_task(detail::TaskBase* t) noexcept {
 }
 
 void EventLoop::unregister_task(detail::TaskBase* t) noexcept {
-  if (t->prev_in_loop) t->prev_in_loop->next_in_loop = t->next_in_loop; else tasks_head_ = t->next_in_loop;
+  if (t->prev_in_loop)
+    t->prev_in_loop->next_in_loop = t->next_in_loop;
+  else
+    tasks_head_ = t->next_in_loop;
   if (t->next_in_loop) t->next_in_loop->prev_in_loop = t->prev_in_loop;
   t->next_in_loop = t->prev_in_loop = nullptr;
   --tasks_count_;
@@ -296,8 +300,9 @@ void EventLoop::run_once() {
     std::int64_t took = now_ns() - t0;
     if (took > options_.slow_callback_duration.count()) {
       std::fprintf(stderr, "concur.asyncio: %s took %.3f seconds\n",
-                   r.fn == &EventLoop::run_task_step ? ("a step of task '" + static_cast<detail::TaskBase*>(r.arg)->name() + "'").c_str()
-                                                   : "a callback",
+                   r.fn == &EventLoop::run_task_step
+                       ? ("a step of task '" + static_cast<detail::TaskBase*>(r.arg)->name() + "'").c_str()
+                       : "a callback",
                    static_cast<double>(took) * 1e-9);
     }
   }
@@ -385,6 +390,8 @@ EventLoop& get_running_loop() {
 
 EventLoop* running_loop() noexcept { return tls_loop; }
 
-std::unique_ptr<EventLoop> new_event_loop(LoopOptions options) { return std::make_unique<EventLoop>(std::move(options)); }
+std::unique_ptr<EventLoop> new_event_loop(LoopOptions options) {
+  return std::make_unique<EventLoop>(std::move(options));
+}
 
 }  // namespace concur::asyncio

@@ -1,6 +1,7 @@
 #include "concur/asyncio/task.hpp"
 
 #include <vector>
+
 #include "concur/asyncio/sleep.hpp"
 
 namespace concur::asyncio::detail {

@@ -26,9 +26,12 @@ bool MultiWait::satisfied() const noexcept {
   const std::size_t d = done_.load(std::memory_order_acquire);
   const std::size_t n = states_.size();
   switch (when_) {
-    case FIRST_COMPLETED: return d >= 1 || n == 0;
-    case FIRST_EXCEPTION: return failed_.load(std::memory_order_acquire) || d >= n;
-    case ALL_COMPLETED: return d >= n;
+    case FIRST_COMPLETED:
+      return d >= 1 || n == 0;
+    case FIRST_EXCEPTION:
+      return failed_.load(std::memory_order_acquire) || d >= n;
+    case ALL_COMPLETED:
+      return d >= n;
   }
   return true;
 }

@@ -1,16 +1,17 @@
 #include "concur/core/error.hpp"
 
+#include <cxxabi.h>
+
 #include <atomic>
 #include <cstdio>
-#include <cxxabi.h>
 #include <typeinfo>
 
 namespace concur {
 
 namespace {
 std::string build_group_message(const std::string& message, const std::vector<std::exception_ptr>& errors) {
-  std::string m = message + " (" + std::to_string(errors.size()) + " sub-exception" +
-                  (errors.size() == 1 ? "" : "s") + ")";
+  std::string m =
+      message + " (" + std::to_string(errors.size()) + " sub-exception" + (errors.size() == 1 ? "" : "s") + ")";
   for (const auto& e : errors) m += "\n  - " + describe(e);
   return m;
 }

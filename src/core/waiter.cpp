@@ -23,8 +23,8 @@ bool futex_wait(std::atomic<uint32_t>& word, uint32_t expected, Deadline deadlin
   timespec ts{};
   ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
   ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-  long r = syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_BITSET_PRIVATE, expected, &ts,
-                   nullptr, FUTEX_BITSET_MATCH_ANY);
+  long r = syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_BITSET_PRIVATE, expected, &ts, nullptr,
+                   FUTEX_BITSET_MATCH_ANY);
   if (r == -1 && errno == ETIMEDOUT) return false;
   return true;
 }
@@ -64,14 +64,23 @@ void WaitList::push_back(WaitNode& n) noexcept {
   n.next = nullptr;
   n.prev = tail_;
   n.linked = true;
-  if (tail_) tail_->next = &n; else head_ = &n;
+  if (tail_)
+    tail_->next = &n;
+  else
+    head_ = &n;
   tail_ = &n;
 }
 
 bool WaitList::remove(WaitNode& n) noexcept {
   if (!n.linked) return false;
-  if (n.prev) n.prev->next = n.next; else head_ = n.next;
-  if (n.next) n.next->prev = n.prev; else tail_ = n.prev;
+  if (n.prev)
+    n.prev->next = n.next;
+  else
+    head_ = n.next;
+  if (n.next)
+    n.next->prev = n.prev;
+  else
+    tail_ = n.prev;
   n.prev = n.next = nullptr;
   n.linked = false;
   return true;

@@ -20,7 +20,8 @@ bool StateBase::cancel() noexcept {
   for (;;) {
     if (s == Status::cancelled) return true;
     if (s != Status::pending) return false;
-    if (status_.compare_exchange_weak(s, Status::cancelled, std::memory_order_seq_cst, std::memory_order_acquire)) break;
+    if (status_.compare_exchange_weak(s, Status::cancelled, std::memory_order_seq_cst, std::memory_order_acquire))
+      break;
   }
   fire_listeners();
   return true;
@@ -30,7 +31,8 @@ bool StateBase::set_cancelled() noexcept {
   Status s = status_.load(std::memory_order_acquire);
   for (;;) {
     if (s != Status::pending && s != Status::running) return false;
-    if (status_.compare_exchange_weak(s, Status::cancelled, std::memory_order_seq_cst, std::memory_order_acquire)) break;
+    if (status_.compare_exchange_weak(s, Status::cancelled, std::memory_order_seq_cst, std::memory_order_acquire))
+      break;
   }
   fire_listeners();
   return true;
@@ -87,7 +89,10 @@ bool StateBase::add_listener(Listener& l) noexcept {
   l.next = nullptr;
   l.prev = tail_;
   l.linked = true;
-  if (tail_) tail_->next = &l; else head_ = &l;
+  if (tail_)
+    tail_->next = &l;
+  else
+    head_ = &l;
   tail_ = &l;
   return true;
 }
@@ -95,8 +100,14 @@ bool StateBase::add_listener(Listener& l) noexcept {
 bool StateBase::remove_listener(Listener& l) noexcept {
   std::lock_guard g(lock_);
   if (!l.linked) return false;
-  if (l.prev) l.prev->next = l.next; else head_ = l.next;
-  if (l.next) l.next->prev = l.prev; else tail_ = l.prev;
+  if (l.prev)
+    l.prev->next = l.next;
+  else
+    head_ = l.next;
+  if (l.next)
+    l.next->prev = l.prev;
+  else
+    tail_ = l.prev;
   l.next = l.prev = nullptr;
   l.linked = false;
   return true;
@@ -117,7 +128,10 @@ void StateBase::fire_listeners() noexcept {
       if (l->internal) {
         l->fire(*this);  // waiters only signal; firing under the lock lets remove_listener sync
       } else {
-        if (callbacks_tail) callbacks_tail->next = l; else callbacks = l;
+        if (callbacks_tail)
+          callbacks_tail->next = l;
+        else
+          callbacks = l;
         callbacks_tail = l;
       }
       l = n;

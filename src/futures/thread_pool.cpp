@@ -8,9 +8,10 @@
 #include <thread>
 #include <utility>
 
+#include "work_deque.hpp"
+
 #include "concur/core/trace.hpp"
 #include "concur/threading/thread.hpp"
-#include "work_deque.hpp"
 
 namespace concur::futures {
 
@@ -20,8 +21,8 @@ struct Worker {
   Pool* pool = nullptr;
   std::uint32_t index = 0;
   WorkDeque deque;
-  core::ThreadWaiter parker;  // woken by the pool (work arrived) or by a future being waited on
-  bool in_idle_stack = false; // guarded by Pool::idle_m_
+  core::ThreadWaiter parker;   // woken by the pool (work arrived) or by a future being waited on
+  bool in_idle_stack = false;  // guarded by Pool::idle_m_
   std::uint64_t rng = 0;
   threading::Thread thread;
 };
@@ -84,8 +85,8 @@ class Pool {
 
   // Parking. sleeping_ and searching_ are read by every submitter (cheap loads); they change
   // only when workers run out of work.
-  alignas(64) std::atomic<int> sleeping_{0};  // workers registered in idle_stack_
-  alignas(64) std::atomic<int> searching_{0}; // workers spinning for work
+  alignas(64) std::atomic<int> sleeping_{0};   // workers registered in idle_stack_
+  alignas(64) std::atomic<int> searching_{0};  // workers spinning for work
   int max_searching_ = 1;
   std::mutex idle_m_;
   std::vector<Worker*> idle_stack_;  // guarded by idle_m_
@@ -298,7 +299,8 @@ void Pool::park(Worker& me, core::Deadline deadline, concur::detail::function_re
   }
   // Re-check after registering: a submitter that pushed before our registration did not see
   // us, so we must see its work (both sides are seq_cst).
-  if (!has_work() && !ready() && !terminate_.load(std::memory_order_seq_cst) && !broken_.load(std::memory_order_seq_cst))
+  if (!has_work() && !ready() && !terminate_.load(std::memory_order_seq_cst) &&
+      !broken_.load(std::memory_order_seq_cst))
     me.parker.park(deadline);
   unregister_sleeper(me);
 }
@@ -424,7 +426,10 @@ void Pool::shutdown(bool wait, bool cancel_futures) {
     // Cancel what has not started; keep what could not be cancelled (it will run).
     std::vector<StateBase*> keep;
     drain([&](StateBase* t) {
-      if (t->cancel()) t->release_ref(); else keep.push_back(t);
+      if (t->cancel())
+        t->release_ref();
+      else
+        keep.push_back(t);
     });
     for (StateBase* t : keep) inject_.push(t);
   }

@@ -18,9 +18,12 @@ struct WaitShared {
   [[nodiscard]] bool satisfied() const noexcept {
     std::size_t d = done.load(std::memory_order_acquire);
     switch (when) {
-      case FIRST_COMPLETED: return d >= 1 || n == 0;
-      case FIRST_EXCEPTION: return failed.load(std::memory_order_acquire) || d >= n;
-      case ALL_COMPLETED: return d >= n;
+      case FIRST_COMPLETED:
+        return d >= 1 || n == 0;
+      case FIRST_EXCEPTION:
+        return failed.load(std::memory_order_acquire) || d >= n;
+      case ALL_COMPLETED:
+        return d >= n;
     }
     return true;
   }
@@ -66,7 +69,9 @@ void wait_states(StateBase* const* states, std::size_t n, ReturnWhen when, core:
       if (states[i]->done()) ++done;
       if (states[i]->failed()) failed = true;
     }
-    bool ok = when == FIRST_COMPLETED ? (done >= 1 || n == 0) : when == FIRST_EXCEPTION ? (failed || done == n) : done == n;
+    bool ok = when == FIRST_COMPLETED   ? (done >= 1 || n == 0)
+              : when == FIRST_EXCEPTION ? (failed || done == n)
+                                        : done == n;
     if (ok) return;
   }
   block_until([&] { return armed && shared.satisfied(); }, arm, disarm, deadline);
@@ -126,17 +131,18 @@ std::size_t CompletionQueue::next(core::Deadline deadline) {
     return !q.completed.empty();
   };
   if (!ready()) {
-    bool ok = block_until(ready,
-                          [&](core::Waiter& w) {
-                            std::lock_guard g(q.m);
-                            q.waiter = &w;
-                            return q.completed.empty();
-                          },
-                          [&](core::Waiter&) {
-                            std::lock_guard g(q.m);
-                            q.waiter = nullptr;
-                          },
-                          deadline);
+    bool ok = block_until(
+        ready,
+        [&](core::Waiter& w) {
+          std::lock_guard g(q.m);
+          q.waiter = &w;
+          return q.completed.empty();
+        },
+        [&](core::Waiter&) {
+          std::lock_guard g(q.m);
+          q.waiter = nullptr;
+        },
+        deadline);
     if (!ok)
       throw TimeoutError(std::to_string(remaining()) + " (of " + std::to_string(q.states.size()) +
                          ") futures unfinished");

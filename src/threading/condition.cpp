@@ -16,7 +16,10 @@ bool Condition::acquire_until(core::Clock::time_point deadline) noexcept {
   return plain_ ? plain_->acquire_until(deadline) : reentrant_->acquire_until(deadline);
 }
 void Condition::release() {
-  if (plain_) plain_->release(); else reentrant_->release();
+  if (plain_)
+    plain_->release();
+  else
+    reentrant_->release();
 }
 
 void Condition::check_owned(const char* what) const {

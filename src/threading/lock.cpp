@@ -11,9 +11,7 @@ bool Lock::acquire(bool blocking) noexcept {
   return core::acquire_blocking(core_, std::nullopt);
 }
 
-bool Lock::acquire_until(core::Clock::time_point deadline) noexcept {
-  return core::acquire_blocking(core_, deadline);
-}
+bool Lock::acquire_until(core::Clock::time_point deadline) noexcept { return core::acquire_blocking(core_, deadline); }
 
 void Lock::release() {
   if (!core_.release_bounded(1, 1)) throw std::logic_error("release unlocked lock");

@@ -1,13 +1,13 @@
 // asyncio.Barrier: indices, cycles, n_waiting/parties/broken, abort, reset, cancellation (a
 // cancelled waiter leaves without breaking the barrier), and misuse.
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
 #include <vector>
 
 #include "aio_support.hpp"
+#include <gtest/gtest.h>
+
 #include "concur/asyncio.hpp"
 
 namespace aio = concur::asyncio;
@@ -193,7 +193,7 @@ TEST(AsyncioBarrier, LateArrivalsWaitForTheNextCycle) {
     auto a = aio::create_task(party(1));
     co_await settle();
     auto b = aio::create_task(party(2));
-    co_await aio::sleep(0s);  // b completes the cycle; a is woken but has not run
+    co_await aio::sleep(0s);              // b completes the cycle; a is woken but has not run
     auto c = aio::create_task(party(3));  // arrives while draining
     co_await a;
     co_await b;

@@ -1,14 +1,14 @@
 // asyncio.Condition: the lock (own or given), wait/notify/notify_all/wait_for, misuse
 // (std::logic_error), FIFO wake-up order, and cancellation: the lock is always re-acquired, and a
 // notification that reached a cancelled waiter goes to the next one.
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "aio_support.hpp"
+#include <gtest/gtest.h>
+
 #include "concur/asyncio.hpp"
 
 namespace aio = concur::asyncio;

@@ -1,9 +1,6 @@
 // asyncio.Coro<T>: values, void, exceptions, laziness, move semantics, and the trampoline
 // (a million synchronous co_awaits, a 100,000-deep recursion) in every build type.
-#include <gtest/gtest.h>
-
 #include <atomic>
-
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -11,6 +8,8 @@
 #include <vector>
 
 #include "aio_support.hpp"
+#include <gtest/gtest.h>
+
 #include "concur/asyncio.hpp"
 
 namespace aio = concur::asyncio;
@@ -195,9 +194,7 @@ TEST(Coro, HundredThousandDeepRecursionTwiceInOneTask) {
 
 TEST(Coro, DeepRecursionThatSuspendsAtTheBottom) { EXPECT_EQ(aio::run(deep_sleep(100'000)), 100'000); }
 
-TEST(Coro, ExceptionThroughTenThousandFrames) {
-  EXPECT_THROW(aio::run(deep_throw(10'000)), std::runtime_error);
-}
+TEST(Coro, ExceptionThroughTenThousandFrames) { EXPECT_THROW(aio::run(deep_throw(10'000)), std::runtime_error); }
 
 TEST(Coro, CancellingADeeplySuspendedChainUnwindsIt) {
   int reached = 0;

@@ -1,14 +1,14 @@
 // asyncio.Event: wait/set/clear/is_set, waking every waiter, cancellation (waiting, and after
 // set() already woke the waiter), and set() from other threads (call_soon_threadsafe and
 // directly).
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include "aio_support.hpp"
+#include <gtest/gtest.h>
+
 #include "concur/asyncio.hpp"
 
 namespace aio = concur::asyncio;

@@ -1,13 +1,13 @@
 // `co_await` on a concurrent futures::Future inside a coroutine: the loop keeps running, the
 // value or exception arrives on the loop's thread, cancellation ends the await at once.
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
 
 #include "aio_support.hpp"
+#include <gtest/gtest.h>
+
 #include "concur/asyncio.hpp"
 #include "concur/futures.hpp"
 #include "concur/threading.hpp"
@@ -46,7 +46,7 @@ TEST_P(FutureAwaitTest, ValueWithoutBlockingTheLoop) {
     auto loop_thread = std::this_thread::get_id();
     int r = co_await pool.submit(slow_square, 7);
     EXPECT_EQ(std::this_thread::get_id(), loop_thread);  // resumed on the loop's thread
-    EXPECT_GT(ticks, 5);  // other tasks progressed while the future was pending
+    EXPECT_GT(ticks, 5);                                 // other tasks progressed while the future was pending
     t.cancel();
     co_return r;
   });

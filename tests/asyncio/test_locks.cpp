@@ -1,13 +1,13 @@
 // asyncio.Lock: acquire/release/locked, the RAII guard, FIFO hand-off, misuse, and cancellation
 // at every point of an acquire (before suspending, while waiting, after the hand-off).
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "aio_support.hpp"
+#include <gtest/gtest.h>
+
 #include "concur/asyncio.hpp"
 
 namespace aio = concur::asyncio;

@@ -1,7 +1,5 @@
 // asyncio.EventLoop: call_soon/call_later/call_at/call_soon_threadsafe, time(), run_until_complete,
 // run_forever/stop, close, get_running_loop, new_event_loop, asyncio::run — on both backends.
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -13,6 +11,8 @@
 #include <vector>
 
 #include "aio_support.hpp"
+#include <gtest/gtest.h>
+
 #include "concur/asyncio.hpp"
 
 namespace aio = concur::asyncio;
@@ -68,7 +68,10 @@ TEST_P(LoopTest, CallSoonFromACallbackRunsNextIteration) {
   std::vector<std::string> order;
   loop.call_soon([&] {
     order.push_back("a");
-    loop.call_soon([&] { order.push_back("c"); loop.stop(); });
+    loop.call_soon([&] {
+      order.push_back("c");
+      loop.stop();
+    });
   });
   loop.call_soon([&] { order.push_back("b"); });
   loop.run_forever();
@@ -93,7 +96,10 @@ TEST_P(LoopTest, ThrowingCallbackIsReportedAndLoopContinues) {
   bool after = false;
   loop.call_soon([] { throw std::runtime_error("callback failed"); });
   loop.call_later(1ms, [] { throw std::runtime_error("timer failed"); });
-  loop.call_later(5ms, [&] { after = true; loop.stop(); });
+  loop.call_later(5ms, [&] {
+    after = true;
+    loop.stop();
+  });
   loop.run_forever();
   EXPECT_TRUE(after);
   auto e = rec.get();
@@ -107,7 +113,11 @@ TEST_P(LoopTest, CallLaterFiresInDeadlineOrder) {
   std::vector<int> order;
   double t0 = loop.time();
   double fired_at = 0;
-  loop.call_later(30ms, [&] { order.push_back(30); fired_at = loop.time(); loop.stop(); });
+  loop.call_later(30ms, [&] {
+    order.push_back(30);
+    fired_at = loop.time();
+    loop.stop();
+  });
   loop.call_later(10ms, [&] { order.push_back(10); });
   loop.call_later(20ms, [&] { order.push_back(20); });
   loop.call_later(10ms, [&] { order.push_back(11); });  // same deadline: scheduling order
@@ -154,7 +164,10 @@ TEST_P(LoopTest, CallAtUsesLoopTime) {
   aio::EventLoop loop(opts());
   double start = loop.time();
   double fired = 0;
-  aio::TimerHandle h = loop.call_at(start + 0.025, [&] { fired = loop.time(); loop.stop(); });
+  aio::TimerHandle h = loop.call_at(start + 0.025, [&] {
+    fired = loop.time();
+    loop.stop();
+  });
   EXPECT_NEAR(h.when(), start + 0.025, 1e-6);
   loop.run_forever();
   EXPECT_GE(fired, start + 0.025 - 1e-4);
@@ -216,7 +229,10 @@ TEST_P(LoopTest, CallSoonThreadsafeWakesASleepingLoop) {
   std::atomic<bool> ran{false};
   std::thread other([&] {
     std::this_thread::sleep_for(30ms);
-    loop.call_soon_threadsafe([&] { ran = true; loop.stop(); });
+    loop.call_soon_threadsafe([&] {
+      ran = true;
+      loop.stop();
+    });
   });
   auto t0 = std::chrono::steady_clock::now();
   loop.run_forever();  // nothing else to do: the loop blocks in the backend until woken
@@ -264,7 +280,12 @@ TEST_P(LoopTest, CallSoonThreadsafeFromManyThreadsRunsEachOnce) {
 TEST_P(LoopTest, CallSoonThreadsafeBeforeRunIsKept) {
   aio::EventLoop loop(opts());
   int ran = 0;
-  std::thread([&] { loop.call_soon_threadsafe([&] { ++ran; loop.stop(); }); }).join();
+  std::thread([&] {
+    loop.call_soon_threadsafe([&] {
+      ++ran;
+      loop.stop();
+    });
+  }).join();
   loop.run_forever();
   EXPECT_EQ(ran, 1);
 }
@@ -337,9 +358,7 @@ TEST(Loop, GetRunningLoopOutsideIsLogicError) {
   EXPECT_EQ(aio::running_loop(), nullptr);
 }
 
-TEST(Loop, CreateTaskOutsideALoopIsLogicError) {
-  EXPECT_THROW(aio::create_task(answer()), std::logic_error);
-}
+TEST(Loop, CreateTaskOutsideALoopIsLogicError) { EXPECT_THROW(aio::create_task(answer()), std::logic_error); }
 
 TEST_P(LoopTest, CloseWhileRunningIsLogicError) {
   aio::EventLoop loop(opts());
@@ -411,7 +430,10 @@ TEST_P(LoopTest, ClosingWithPendingTasksDestroysThem) {
   loop->run_until_complete(nap(5ms));
   EXPECT_EQ(loop->pending_task_count(), 2u);
   std::string dump;
-  loop->call_soon([&] { dump = loop->dump_tasks(); loop->stop(); });
+  loop->call_soon([&] {
+    dump = loop->dump_tasks();
+    loop->stop();
+  });
   loop->run_forever();
   EXPECT_NE(dump.find("sleeper"), std::string::npos) << dump;
   EXPECT_NE(dump.find("waiter"), std::string::npos) << dump;

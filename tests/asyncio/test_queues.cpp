@@ -1,8 +1,6 @@
 // asyncio.Queue, LifoQueue, PriorityQueue: ordering, maxsize, the _nowait forms and their errors,
 // task_done/join, FIFO service of waiting getters and putters, cancellation (no item lost, no
 // slot lost, wake-ups passed on), and Python 3.13's shutdown(immediate).
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -12,6 +10,8 @@
 #include <vector>
 
 #include "aio_support.hpp"
+#include <gtest/gtest.h>
+
 #include "concur/asyncio.hpp"
 
 namespace aio = concur::asyncio;

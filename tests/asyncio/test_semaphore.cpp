@@ -1,12 +1,12 @@
 // asyncio.Semaphore and BoundedSemaphore: values, locked(), FIFO hand-off, guards, misuse, and
 // cancellation (waiting: no unit taken; after the hand-off: the unit goes to the next waiter).
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <stdexcept>
 #include <vector>
 
 #include "aio_support.hpp"
+#include <gtest/gtest.h>
+
 #include "concur/asyncio.hpp"
 
 namespace aio = concur::asyncio;

@@ -1,10 +1,10 @@
 // asyncio.sleep: ordering, sleep(0) as a yield, resolution, cancellation.
-#include <gtest/gtest.h>
-
 #include <string>
 #include <vector>
 
 #include "aio_support.hpp"
+#include <gtest/gtest.h>
+
 #include "concur/asyncio.hpp"
 
 namespace aio = concur::asyncio;

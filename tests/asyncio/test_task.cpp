@@ -2,14 +2,14 @@
 // "never retrieved" report, and cancellation exactly as Python's (cancel at the current or next
 // suspension, catch-and-rethrow, swallow, before the first step, propagation to an awaited task,
 // cancelling()/uncancel(), cancel while being woken).
-#include <gtest/gtest.h>
-
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "aio_support.hpp"
+#include <gtest/gtest.h>
+
 #include "concur/asyncio.hpp"
 
 namespace aio = concur::asyncio;
@@ -271,10 +271,10 @@ TEST(Task, CancelWhileRunningLandsAtTheNextSuspension) {
     auto self = std::make_shared<aio::Task<void>>();
     auto body = [&log, self]() -> aio::Coro<void> {
       co_await aio::sleep(0s);
-      self->cancel();              // cancel ourselves while running
+      self->cancel();                  // cancel ourselves while running
       log.push_back("still running");  // synchronous code goes on
       try {
-        co_await aio::sleep(0s);   // the next suspension point throws
+        co_await aio::sleep(0s);  // the next suspension point throws
         log.push_back("not reached");
       } catch (const CancelledError&) {
         log.push_back("cancelled at next await");

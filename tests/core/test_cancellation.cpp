@@ -1,11 +1,11 @@
-#include "concur/core/cancellation.hpp"
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "concur/core/cancellation.hpp"
 
 using namespace std::chrono_literals;
 

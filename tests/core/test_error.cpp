@@ -1,12 +1,12 @@
-#include "concur/core/error.hpp"
-
-#include <gtest/gtest.h>
-
 #include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "concur/core/error.hpp"
 
 namespace {
 
@@ -23,8 +23,7 @@ TEST(Error, HierarchyDerivesFromRuntimeError) {
 
 TEST(Error, ExceptionGroupHoldsEveryChildInOrder) {
   std::vector<std::exception_ptr> errs{std::make_exception_ptr(std::runtime_error("one")),
-                                       std::make_exception_ptr(concur::TimeoutError()),
-                                       std::make_exception_ptr(42)};
+                                       std::make_exception_ptr(concur::TimeoutError()), std::make_exception_ptr(42)};
   concur::ExceptionGroup g("several failed", errs);
   ASSERT_EQ(g.exceptions().size(), 3u);
   EXPECT_EQ(g.exceptions()[0], errs[0]);

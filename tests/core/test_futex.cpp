@@ -1,10 +1,10 @@
-#include "concur/core/futex.hpp"
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <thread>
+
+#include <gtest/gtest.h>
+
+#include "concur/core/futex.hpp"
 
 using namespace std::chrono_literals;
 namespace core = concur::core;

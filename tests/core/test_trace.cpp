@@ -1,11 +1,12 @@
-#include "concur/core/trace.hpp"
-
-#include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <thread>
-#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "concur/core/trace.hpp"
 
 namespace trace = concur::trace;
 
@@ -34,7 +35,8 @@ TEST(Trace, SpanRecordsOneEventWhenEnabled) {
   trace::disable();
   auto evs = trace::collect();
   ASSERT_EQ(count_source(evs, "TestEnabled"), 1u);
-  auto it = std::find_if(evs.begin(), evs.end(), [](const trace::Event& e) { return std::strcmp(e.source, "TestEnabled") == 0; });
+  auto it = std::find_if(evs.begin(), evs.end(),
+                         [](const trace::Event& e) { return std::strcmp(e.source, "TestEnabled") == 0; });
   EXPECT_EQ(it->source_id, 3u);
   EXPECT_EQ(it->worker, 4u);
   EXPECT_GE(it->begin_ns, before);

@@ -1,7 +1,3 @@
-#include "concur/core/waiter.hpp"
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -9,6 +5,9 @@
 #include <vector>
 
 #include "support/helpers.hpp"
+#include <gtest/gtest.h>
+
+#include "concur/core/waiter.hpp"
 
 using namespace std::chrono_literals;
 namespace core = concur::core;
@@ -66,14 +65,14 @@ TEST(WaitList, FifoPushPopRemove) {
   l.push_back(c);
   EXPECT_TRUE(a.linked && b.linked && c.linked);
   EXPECT_EQ(l.front(), &a);
-  EXPECT_TRUE(l.remove(b));    // middle
+  EXPECT_TRUE(l.remove(b));  // middle
   EXPECT_FALSE(b.linked);
-  EXPECT_FALSE(l.remove(b));   // not linked any more
+  EXPECT_FALSE(l.remove(b));  // not linked any more
   EXPECT_EQ(l.pop_front(), &a);
   EXPECT_FALSE(a.linked);
-  EXPECT_TRUE(l.remove(c));    // last
+  EXPECT_TRUE(l.remove(c));  // last
   EXPECT_TRUE(l.empty());
-  l.push_back(b);              // reusable after unlinking
+  l.push_back(b);  // reusable after unlinking
   EXPECT_EQ(l.front(), &b);
   EXPECT_EQ(l.pop_front(), &b);
   EXPECT_TRUE(l.empty());
@@ -133,7 +132,7 @@ TEST(EventCore, ArmDisarmSetClear) {
   EXPECT_TRUE(ev.set());
   EXPECT_EQ(w.wakes, 1);
   EXPECT_FALSE(n.linked);
-  ev.disarm(n);          // disarm after wake is harmless
+  ev.disarm(n);            // disarm after wake is harmless
   EXPECT_FALSE(ev.set());  // a second set reports it was set and wakes nobody
   EXPECT_EQ(w.wakes, 1);
 }
@@ -184,9 +183,9 @@ TEST(SemaphoreCore, ReleaseGrantsQueuedWaitersFifo) {
   EXPECT_FALSE(b.granted);
   EXPECT_EQ(w1.wakes, 1);
   EXPECT_EQ(w2.wakes, 0);
-  EXPECT_EQ(s.value(), 0);  // handed off, not counted as free
+  EXPECT_EQ(s.value(), 0);        // handed off, not counted as free
   EXPECT_FALSE(s.try_acquire());  // no barging past the queued waiter
-  s.release(2);             // one to b, one left free
+  s.release(2);                   // one to b, one left free
   EXPECT_TRUE(b.granted);
   EXPECT_EQ(w2.wakes, 1);
   EXPECT_EQ(s.value(), 1);

@@ -1,11 +1,11 @@
 // concurrent.futures.as_completed: completion order, already-done first, timeout, empty input.
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "concur/futures.hpp"
 #include "concur/threading.hpp"
@@ -43,10 +43,11 @@ TEST(AsCompleted, PoolTasksReleasedOneByOne) {
   cf::ThreadPoolExecutor pool(4);
   std::vector<th::Event> gates(4);
   std::vector<cf::Future<int>> fs;
-  for (int i = 0; i < 4; ++i) fs.push_back(pool.submit([&gates, i] {
-    gates[static_cast<std::size_t>(i)].wait(10s);
-    return i;
-  }));
+  for (int i = 0; i < 4; ++i)
+    fs.push_back(pool.submit([&gates, i] {
+      gates[static_cast<std::size_t>(i)].wait(10s);
+      return i;
+    }));
   const std::vector<int> release{3, 1, 0, 2};
   std::vector<int> got;
   auto ac = cf::as_completed(fs, 10s);

@@ -1,6 +1,4 @@
 // concurrent.futures.Future: result/exception/cancel/state queries, done-callbacks, then().
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -10,9 +8,11 @@
 #include <thread>
 #include <vector>
 
+#include "support/helpers.hpp"
+#include <gtest/gtest.h>
+
 #include "concur/futures.hpp"
 #include "concur/threading.hpp"
-#include "support/helpers.hpp"
 
 namespace cf = concur::futures;
 namespace th = concur::threading;
@@ -22,8 +22,8 @@ namespace {
 
 // --- an unraisable hook that records what it is given (function pointer: global state) ---------
 std::mutex g_unraisable_m;
-std::vector<std::string> g_unraisable_ctx;    // guarded by g_unraisable_m
-std::vector<std::string> g_unraisable_what;   // guarded by g_unraisable_m
+std::vector<std::string> g_unraisable_ctx;   // guarded by g_unraisable_m
+std::vector<std::string> g_unraisable_what;  // guarded by g_unraisable_m
 
 void recording_hook(const std::string& context, const std::exception_ptr& e) {
   std::string what;
@@ -538,10 +538,10 @@ TEST(Future, ThenPropagatesCancellation) {
 TEST(Future, ThenWithVoidFutures) {
   cf::Promise<void> p;
   auto f = p.get_future();
-  auto g = f.then([] { return 7; });                  // void -> int
+  auto g = f.then([] { return 7; });  // void -> int
   int side = 0;
-  auto h = g.then([&side](int v) { side = v; });      // int -> void
-  auto k = h.then([&side] { side *= 2; });            // void -> void
+  auto h = g.then([&side](int v) { side = v; });  // int -> void
+  auto k = h.then([&side] { side *= 2; });        // void -> void
   static_assert(std::is_same_v<decltype(g), cf::Future<int>>);
   static_assert(std::is_same_v<decltype(h), cf::Future<void>>);
   static_assert(std::is_same_v<decltype(k), cf::Future<void>>);

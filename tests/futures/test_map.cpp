@@ -1,6 +1,4 @@
 // Executor.map: order, laziness, zipping, chunksize, exceptions, timeout, early destruction.
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <list>
@@ -11,9 +9,11 @@
 #include <thread>
 #include <vector>
 
+#include "support/helpers.hpp"
+#include <gtest/gtest.h>
+
 #include "concur/futures.hpp"
 #include "concur/threading.hpp"
-#include "support/helpers.hpp"
 
 namespace cf = concur::futures;
 namespace th = concur::threading;
@@ -33,10 +33,12 @@ TEST(Map, ResultsInInputOrder) {
   cf::ThreadPoolExecutor pool(4);
   std::vector<int> out;
   // Later items finish first: order must still be the input's.
-  for (int r : pool.map([](int x) {
-         std::this_thread::sleep_for(std::chrono::milliseconds(10 - x));
-         return x * x;
-       }, iota_vec(10)))
+  for (int r : pool.map(
+           [](int x) {
+             std::this_thread::sleep_for(std::chrono::milliseconds(10 - x));
+             return x * x;
+           },
+           iota_vec(10)))
     out.push_back(r);
   std::vector<int> expected;
   for (int i = 0; i < 10; ++i) expected.push_back(i * i);
@@ -65,10 +67,12 @@ TEST(Map, EmptyInput) {
 TEST(Map, EveryTaskIsSubmittedAtOnceAndResultsAreLazy) {
   cf::ThreadPoolExecutor pool(2);
   std::atomic<int> ran{0};
-  auto results = pool.map([&ran](int x) {
-    ++ran;
-    return x;
-  }, iota_vec(20));
+  auto results = pool.map(
+      [&ran](int x) {
+        ++ran;
+        return x;
+      },
+      iota_vec(20));
   // Nothing consumed yet, yet every item runs.
   EXPECT_TRUE(eventually([&] { return ran.load() == 20; }));
   EXPECT_EQ(results.to_vector(), iota_vec(20));
@@ -77,10 +81,12 @@ TEST(Map, EveryTaskIsSubmittedAtOnceAndResultsAreLazy) {
 TEST(Map, LazyConsumerGetsFirstResultBeforeLaterItemsFinish) {
   cf::ThreadPoolExecutor pool(2);
   th::Event gate;
-  auto results = pool.map([&gate](int x) {
-    if (x == 3) gate.wait(10s);
-    return x;
-  }, iota_vec(4));
+  auto results = pool.map(
+      [&gate](int x) {
+        if (x == 3) gate.wait(10s);
+        return x;
+      },
+      iota_vec(4));
   auto it = results.begin();
   EXPECT_EQ(*it, 0);  // delivered while item 3 still blocks
   ++it;
@@ -102,8 +108,8 @@ TEST(Map, SeveralRangesAreZippedStoppingAtTheShortest) {
   EXPECT_EQ(two, (std::vector<int>{11, 22, 33}));
 
   std::list<std::string> c{"a", "b"};
-  auto three = pool.map([](int x, int y, const std::string& s) { return s + std::to_string(x * y); }, a, b, c)
-                   .to_vector();
+  auto three =
+      pool.map([](int x, int y, const std::string& s) { return s + std::to_string(x * y); }, a, b, c).to_vector();
   EXPECT_EQ(three, (std::vector<std::string>{"a10", "b40"}));
 
   std::vector<int> empty;
@@ -144,10 +150,12 @@ TEST(Map, ChunksizeGivesTheSameResultsInOrder) {
 TEST(Map, ExceptionIsThrownAtItsItemAfterEarlierItems) {
   cf::ThreadPoolExecutor pool(3);
   for (std::size_t cs : {std::size_t{1}, std::size_t{4}}) {
-    auto results = pool.map([](int x) {
-      if (x == 5) throw std::domain_error("five");
-      return x;
-    }, iota_vec(10), {.chunksize = cs});
+    auto results = pool.map(
+        [](int x) {
+          if (x == 5) throw std::domain_error("five");
+          return x;
+        },
+        iota_vec(10), {.chunksize = cs});
     std::vector<int> got;
     bool threw = false;
     try {
@@ -163,10 +171,12 @@ TEST(Map, ExceptionIsThrownAtItsItemAfterEarlierItems) {
 
 TEST(Map, ToVectorThrowsTheFirstException) {
   cf::ThreadPoolExecutor pool(2);
-  auto results = pool.map([](int x) {
-    if (x >= 2) throw std::runtime_error("item " + std::to_string(x));
-    return x;
-  }, iota_vec(5));
+  auto results = pool.map(
+      [](int x) {
+        if (x >= 2) throw std::runtime_error("item " + std::to_string(x));
+        return x;
+      },
+      iota_vec(5));
   try {
     (void)results.to_vector();
     ADD_FAILURE() << "no exception";
@@ -178,10 +188,12 @@ TEST(Map, ToVectorThrowsTheFirstException) {
 TEST(Map, TimeoutThrowsTimeoutError) {
   cf::ThreadPoolExecutor pool(2);
   th::Event gate;
-  auto results = pool.map([&gate](int x) {
-    if (x == 1) gate.wait(10s);
-    return x;
-  }, iota_vec(2), {.timeout = 30ms});
+  auto results = pool.map(
+      [&gate](int x) {
+        if (x == 1) gate.wait(10s);
+        return x;
+      },
+      iota_vec(2), {.timeout = 30ms});
   auto it = results.begin();
   EXPECT_EQ(*it, 0);
   ++it;
@@ -192,10 +204,12 @@ TEST(Map, TimeoutThrowsTimeoutError) {
 TEST(Map, TimeoutIsCountedFromTheCall) {
   cf::ThreadPoolExecutor pool(2);
   th::Event gate;
-  auto results = pool.map([&gate](int x) {
-    if (x == 1) gate.wait(10s);
-    return x;
-  }, iota_vec(2), {.timeout = 300ms});
+  auto results = pool.map(
+      [&gate](int x) {
+        if (x == 1) gate.wait(10s);
+        return x;
+      },
+      iota_vec(2), {.timeout = 300ms});
   std::this_thread::sleep_for(350ms);  // the deadline has passed before iterating
   // Would satisfy a wait counted from the start of iteration (300 ms), not one from the call.
   std::thread opener([&gate] {
@@ -212,10 +226,12 @@ TEST(Map, TimeoutIsCountedFromTheCall) {
 TEST(Map, TimeoutWithChunks) {
   cf::ThreadPoolExecutor pool(2);
   th::Event gate;
-  auto results = pool.map([&gate](int x) {
-    if (x == 5) gate.wait(10s);
-    return x;
-  }, iota_vec(8), {.timeout = 30ms, .chunksize = 4});
+  auto results = pool.map(
+      [&gate](int x) {
+        if (x == 5) gate.wait(10s);
+        return x;
+      },
+      iota_vec(8), {.timeout = 30ms, .chunksize = 4});
   std::vector<int> got;
   bool timed_out = false;
   try {
@@ -233,11 +249,13 @@ TEST(Map, TimeoutCancelsTheRest) {
   th::Event gate;
   std::atomic<int> ran{0};
   {
-    auto results = pool.map([&](int x) {
-      ++ran;
-      if (x == 0) gate.wait(10s);
-      return x;
-    }, iota_vec(6), {.timeout = 30ms});
+    auto results = pool.map(
+        [&](int x) {
+          ++ran;
+          if (x == 0) gate.wait(10s);
+          return x;
+        },
+        iota_vec(6), {.timeout = 30ms});
     EXPECT_THROW((void)results.to_vector(), concur::TimeoutError);
     gate.set();
   }
@@ -250,15 +268,17 @@ TEST(Map, DestroyingAPartlyConsumedResultCancelsNotStartedTasks) {
   th::Event gate;
   std::atomic<int> ran{0};
   {
-    auto results = pool.map([&](int x) {
-      ++ran;
-      if (x == 1) gate.wait(10s);
-      return x;
-    }, iota_vec(10));
+    auto results = pool.map(
+        [&](int x) {
+          ++ran;
+          if (x == 1) gate.wait(10s);
+          return x;
+        },
+        iota_vec(10));
     auto it = results.begin();
     EXPECT_EQ(*it, 0);
     EXPECT_TRUE(eventually([&] { return ran.load() == 2; }));  // item 1 runs (blocked)
-  }  // items 2..9 are cancelled
+  }                                                            // items 2..9 are cancelled
   gate.set();
   pool.shutdown(true);
   EXPECT_EQ(ran.load(), 2);
@@ -269,11 +289,13 @@ TEST(Map, DestroyingAPartlyConsumedChunkedResultCancelsNotStartedChunks) {
   th::Event gate;
   std::atomic<int> ran{0};
   {
-    auto results = pool.map([&](int x) {
-      ++ran;
-      if (x == 3) gate.wait(10s);
-      return x;
-    }, iota_vec(12), {.chunksize = 3});
+    auto results = pool.map(
+        [&](int x) {
+          ++ran;
+          if (x == 3) gate.wait(10s);
+          return x;
+        },
+        iota_vec(12), {.chunksize = 3});
     auto it = results.begin();
     EXPECT_EQ(*it, 0);  // chunk 0 (items 0..2) is done; chunk 1 runs, blocked at item 3
     EXPECT_TRUE(eventually([&] { return ran.load() == 4; }));
@@ -288,7 +310,9 @@ TEST(Map, DroppedUnstartedResultStillRunsEveryTask) {
   cf::ThreadPoolExecutor pool(2);
   std::atomic<int> ran{0};
   (void)pool.map([&ran](int) { ++ran; }, iota_vec(50));  // void fn, result dropped at once
-  { auto chunked = pool.map([&ran](int) { ++ran; }, iota_vec(50), {.chunksize = 8}); }
+  {
+    auto chunked = pool.map([&ran](int) { ++ran; }, iota_vec(50), {.chunksize = 8});
+  }
   pool.shutdown(true);
   EXPECT_EQ(ran.load(), 100);
 }
@@ -310,9 +334,11 @@ TEST(Map, VoidFunctionYieldsMonostate) {
 TEST(Map, VoidFunctionExceptionAtItsItem) {
   cf::ThreadPoolExecutor pool(2);
   for (std::size_t cs : {std::size_t{1}, std::size_t{3}}) {
-    auto results = pool.map([](int x) {
-      if (x == 2) throw std::logic_error("two");
-    }, iota_vec(5), {.chunksize = cs});
+    auto results = pool.map(
+        [](int x) {
+          if (x == 2) throw std::logic_error("two");
+        },
+        iota_vec(5), {.chunksize = cs});
     int delivered = 0;
     bool threw = false;
     try {

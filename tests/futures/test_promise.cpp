@@ -1,11 +1,11 @@
 // concurrent.futures Promise (the producer side of a Future, for executor authors).
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
 #include <string>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "concur/futures.hpp"
 
@@ -155,7 +155,10 @@ TEST(Promise, MoveTransfersOwnership) {
   cf::Promise<int> a;
   auto f = a.get_future();
   cf::Promise<int> b(std::move(a));
-  { cf::Promise<int> dead(std::move(b)); dead.set_result(3); }
+  {
+    cf::Promise<int> dead(std::move(b));
+    dead.set_result(3);
+  }
   EXPECT_EQ(f.result(), 3);
 }
 

@@ -1,6 +1,5 @@
 // concurrent.futures.ThreadPoolExecutor: construction, naming, initializer, submit, shutdown,
 // nested waits, concurrency, idle parking.
-#include <gtest/gtest.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -14,9 +13,11 @@
 #include <thread>
 #include <vector>
 
+#include "support/helpers.hpp"
+#include <gtest/gtest.h>
+
 #include "concur/futures.hpp"
 #include "concur/threading.hpp"
-#include "support/helpers.hpp"
 
 namespace cf = concur::futures;
 namespace th = concur::threading;
@@ -109,9 +110,7 @@ TEST(ThreadPool, InitializerRunsOnEachWorker) {
   std::set<std::string> names;
   std::atomic<int> calls{0};
   {
-    cf::ThreadPoolExecutor pool({.max_workers = 4,
-                                 .thread_name_prefix = "init",
-                                 .initializer = [&] {
+    cf::ThreadPoolExecutor pool({.max_workers = 4, .thread_name_prefix = "init", .initializer = [&] {
                                    ++calls;
                                    std::lock_guard g(m);
                                    names.insert(current_name());
@@ -139,10 +138,11 @@ TEST(ThreadPool, ThrowingInitializerBreaksThePool) {
                                  throw std::runtime_error("init failed");
                                }});
   std::vector<cf::Future<int>> fs;
-  for (int i = 0; i < 3; ++i) fs.push_back(pool.submit([&ran, i] {
-    ++ran;
-    return i;
-  }));
+  for (int i = 0; i < 3; ++i)
+    fs.push_back(pool.submit([&ran, i] {
+      ++ran;
+      return i;
+    }));
   gate.set();
   for (auto& f : fs) {
     EXPECT_THROW((void)f.result(5s), cf::BrokenThreadPool);
@@ -300,14 +300,15 @@ TEST(ThreadPool, RegressionLostWakeupBurstOfBlockingTasksRunsConcurrently) {
     if (round % 2) std::this_thread::sleep_for(std::chrono::microseconds(round * 20));
     th::Barrier barrier(n);
     std::vector<cf::Future<bool>> fs;
-    for (int i = 0; i < n; ++i) fs.push_back(pool.submit([&barrier] {
-      try {
-        barrier.wait(2s);
-        return true;
-      } catch (const th::BrokenBarrierError&) {
-        return false;
-      }
-    }));
+    for (int i = 0; i < n; ++i)
+      fs.push_back(pool.submit([&barrier] {
+        try {
+          barrier.wait(2s);
+          return true;
+        } catch (const th::BrokenBarrierError&) {
+          return false;
+        }
+      }));
     bool ok = true;
     for (auto& f : fs) ok = f.result(10s) && ok;
     if (!ok) ++starved_rounds;
@@ -445,10 +446,11 @@ TEST(ThreadPool, ShutdownCancelFuturesCancelsPendingOnes) {
   });
   EXPECT_TRUE(eventually([&] { return blocker.running(); }));
   std::vector<cf::Future<int>> queued;
-  for (int i = 0; i < 5; ++i) queued.push_back(pool.submit([&ran, i] {
-    ++ran;
-    return i;
-  }));
+  for (int i = 0; i < 5; ++i)
+    queued.push_back(pool.submit([&ran, i] {
+      ++ran;
+      return i;
+    }));
   pool.shutdown(false, true);
   for (auto& f : queued) {
     EXPECT_TRUE(f.cancelled());
@@ -505,10 +507,11 @@ TEST(ThreadPool, DestructorAfterShutdownNoWaitStillRunsTasks) {
   std::atomic<int> count{0};
   {
     cf::ThreadPoolExecutor pool(1);
-    for (int i = 0; i < 10; ++i) (void)pool.submit([&count] {
-      std::this_thread::sleep_for(1ms);
-      ++count;
-    });
+    for (int i = 0; i < 10; ++i)
+      (void)pool.submit([&count] {
+        std::this_thread::sleep_for(1ms);
+        ++count;
+      });
     pool.shutdown(false);
   }
   EXPECT_EQ(count.load(), 10);

@@ -1,10 +1,10 @@
 // ThreadPoolExecutor records one trace event per task when concur::trace is on.
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <cstring>
 #include <set>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "concur/core/trace.hpp"
 #include "concur/futures.hpp"

@@ -1,11 +1,11 @@
 // concurrent.futures.wait: ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, timeouts.
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "concur/futures.hpp"
 #include "concur/threading.hpp"
@@ -46,10 +46,11 @@ class Later {
 TEST(Wait, AllCompletedWaitsForEveryFuture) {
   cf::ThreadPoolExecutor pool(3);
   std::vector<cf::Future<int>> fs;
-  for (int i = 0; i < 6; ++i) fs.push_back(pool.submit([i] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2 * i));
-    return i;
-  }));
+  for (int i = 0; i < 6; ++i)
+    fs.push_back(pool.submit([i] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2 * i));
+      return i;
+    }));
   auto [done, not_done] = cf::wait(fs);
   EXPECT_TRUE(not_done.empty());
   ASSERT_EQ(done.size(), 6u);

@@ -1,7 +1,3 @@
-#include "concur/queue.hpp"
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -11,8 +7,11 @@
 #include <thread>
 #include <vector>
 
-#include "concur/threading/thread.hpp"
 #include "support/helpers.hpp"
+#include <gtest/gtest.h>
+
+#include "concur/queue.hpp"
+#include "concur/threading/thread.hpp"
 
 using namespace std::chrono_literals;
 namespace q = concur::queue;

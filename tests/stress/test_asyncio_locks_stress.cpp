@@ -4,8 +4,6 @@
 // full, every item put is got exactly once or still in the queue. Also Event.set() racing from
 // other threads against cancellations.
 // CONCUR_STRESS_ITERS sets the round count; every loop is bounded in count and time.
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <cstdint>
 #include <random>
@@ -13,8 +11,10 @@
 #include <thread>
 #include <vector>
 
-#include "concur/asyncio.hpp"
 #include "support/helpers.hpp"
+#include <gtest/gtest.h>
+
+#include "concur/asyncio.hpp"
 
 namespace aio = concur::asyncio;
 using namespace std::chrono_literals;

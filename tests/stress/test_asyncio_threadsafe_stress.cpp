@@ -1,16 +1,16 @@
 // Stress: several threads call_soon_threadsafe into a running loop while tasks on that loop
 // await futures completed by pool threads. Every callback runs exactly once, every await gets
 // its value. Iterations from CONCUR_STRESS_ITERS, bounded in time.
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
 
+#include "support/helpers.hpp"
+#include <gtest/gtest.h>
+
 #include "concur/asyncio.hpp"
 #include "concur/futures.hpp"
-#include "support/helpers.hpp"
 
 namespace aio = concur::asyncio;
 namespace cf = concur::futures;

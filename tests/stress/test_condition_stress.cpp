@@ -1,15 +1,14 @@
 // Stress of threading::Condition: producer/consumer with notify, notify(n) and timed waits.
-#include "concur/threading/condition.hpp"
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <deque>
 #include <vector>
 
-#include "concur/threading/thread.hpp"
 #include "support/helpers.hpp"
+#include <gtest/gtest.h>
+
+#include "concur/threading/condition.hpp"
+#include "concur/threading/thread.hpp"
 
 using namespace std::chrono_literals;
 namespace th = concur::threading;
@@ -24,11 +23,11 @@ void producer_consumer(MakeCondition make) {
   th::Condition& cv = *holder.cv;
   const auto iters = stress_iters();
   constexpr int kProducers = 2, kConsumers = 3;
-  std::deque<std::int64_t> items;  // guarded by cv
-  std::int64_t produced_sum = 0;   // guarded by cv
-  std::int64_t consumed_sum = 0;   // guarded by cv
-  std::int64_t consumed = 0;       // guarded by cv
-  int producers_left = kProducers; // guarded by cv
+  std::deque<std::int64_t> items;   // guarded by cv
+  std::int64_t produced_sum = 0;    // guarded by cv
+  std::int64_t consumed_sum = 0;    // guarded by cv
+  std::int64_t consumed = 0;        // guarded by cv
+  int producers_left = kProducers;  // guarded by cv
   Budget budget;
   std::vector<th::Thread> ts;
   for (int p = 0; p < kProducers; ++p) {
@@ -37,7 +36,10 @@ void producer_consumer(MakeCondition make) {
         std::unique_lock g(cv);
         items.push_back(i);
         produced_sum += i;
-        if ((i + p) % 2) cv.notify(); else cv.notify(2);
+        if ((i + p) % 2)
+          cv.notify();
+        else
+          cv.notify(2);
       }
       std::unique_lock g(cv);
       --producers_left;

@@ -1,7 +1,5 @@
 // Stress: races on a future's state — completion vs add_done_callback, cancel vs run, waits vs
 // completion, abandoned promises. Every future ends in exactly one state; nothing hangs.
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -10,9 +8,11 @@
 #include <thread>
 #include <vector>
 
+#include "support/helpers.hpp"
+#include <gtest/gtest.h>
+
 #include "concur/futures.hpp"
 #include "concur/threading.hpp"
-#include "support/helpers.hpp"
 
 namespace cf = concur::futures;
 namespace th = concur::threading;
@@ -131,7 +131,10 @@ TEST(FutureStress, CancelRacesRunOnPool) {
       } catch (const concur::CancelledError&) {
       }
     }
-    if (c) ++cancelled; else ++completed;
+    if (c)
+      ++cancelled;
+    else
+      ++completed;
     if (i < cancel_ok.size() && cancel_ok[i] != c) ++cancel_lied;  // cancel() true <=> cancelled
   }
   pool.shutdown(true);

@@ -1,15 +1,14 @@
 // Stress of threading::Lock and RLock: mutual exclusion under blocking, timed and try acquires.
-#include "concur/threading/lock.hpp"
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <mutex>
 #include <vector>
 
-#include "concur/threading/thread.hpp"
 #include "support/helpers.hpp"
+#include <gtest/gtest.h>
+
+#include "concur/threading/lock.hpp"
+#include "concur/threading/thread.hpp"
 
 using namespace std::chrono_literals;
 namespace th = concur::threading;
@@ -33,9 +32,15 @@ TEST(LockStress, MixedAcquireModesKeepMutualExclusion) {
       for (std::int64_t i = 0; i < iters && !budget.exhausted(); ++i) {
         bool got;
         switch ((i + t) % 3) {
-          case 0: got = lock.acquire(); break;
-          case 1: got = lock.acquire(std::chrono::microseconds(100)); break;
-          default: got = lock.acquire(false); break;
+          case 0:
+            got = lock.acquire();
+            break;
+          case 1:
+            got = lock.acquire(std::chrono::microseconds(100));
+            break;
+          default:
+            got = lock.acquire(false);
+            break;
         }
         if (!got) continue;
         if (inside.fetch_add(1) != 0) ++overlaps;

@@ -1,14 +1,13 @@
 // Stress of queue::Queue/LifoQueue/PriorityQueue/SimpleQueue under many producers and consumers.
-#include "concur/queue.hpp"
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <vector>
 
-#include "concur/threading/thread.hpp"
 #include "support/helpers.hpp"
+#include <gtest/gtest.h>
+
+#include "concur/queue.hpp"
+#include "concur/threading/thread.hpp"
 
 using namespace std::chrono_literals;
 namespace q = concur::queue;
@@ -33,9 +32,15 @@ void bounded_mpmc() {
       for (std::int64_t i = 1; i <= iters && !budget.exhausted(); ++i) {
         try {
           switch ((i + p) % 3) {
-            case 0: queue.put(i); break;
-            case 1: queue.put(i, 100us); break;
-            default: queue.put_nowait(i); break;
+            case 0:
+              queue.put(i);
+              break;
+            case 1:
+              queue.put(i, 100us);
+              break;
+            default:
+              queue.put_nowait(i);
+              break;
           }
         } catch (const q::Full&) {
           continue;  // timed/nowait put refused: the item was not added

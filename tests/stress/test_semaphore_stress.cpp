@@ -1,15 +1,14 @@
 // Stress of threading::Semaphore and BoundedSemaphore.
-#include "concur/threading/semaphore.hpp"
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
 #include <vector>
 
-#include "concur/threading/thread.hpp"
 #include "support/helpers.hpp"
+#include <gtest/gtest.h>
+
+#include "concur/threading/semaphore.hpp"
+#include "concur/threading/thread.hpp"
 
 namespace th = concur::threading;
 using concur::test::Budget;

@@ -1,7 +1,5 @@
 // Stress: ThreadPoolExecutor under many tiny tasks, nested submits, park/unpark cycles, and
 // shutdown racing submitters. Every result is checked; every loop is bounded in count and time.
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -10,9 +8,11 @@
 #include <thread>
 #include <vector>
 
+#include "support/helpers.hpp"
+#include <gtest/gtest.h>
+
 #include "concur/futures.hpp"
 #include "concur/threading.hpp"
-#include "support/helpers.hpp"
 
 namespace cf = concur::futures;
 namespace th = concur::threading;
@@ -121,14 +121,15 @@ TEST(ThreadPoolStress, BlockingBurstsUseEveryWorker) {
     if (b % 3 == 0) std::this_thread::sleep_for(std::chrono::microseconds(100 * (b % 10)));
     th::Barrier barrier(n);
     std::vector<cf::Future<bool>> fs;
-    for (int i = 0; i < n; ++i) fs.push_back(pool.submit([&barrier] {
-      try {
-        barrier.wait(5s);
-        return true;
-      } catch (const th::BrokenBarrierError&) {
-        return false;
-      }
-    }));
+    for (int i = 0; i < n; ++i)
+      fs.push_back(pool.submit([&barrier] {
+        try {
+          barrier.wait(5s);
+          return true;
+        } catch (const th::BrokenBarrierError&) {
+          return false;
+        }
+      }));
     for (auto& f : fs)
       if (!f.result(60s)) ++broken;
     if (broken) break;

@@ -1,15 +1,14 @@
 // Stress of the shared waiter cores (EventCore, SemaphoreCore) with ThreadWaiters.
 // CONCUR_STRESS_ITERS sets the iteration count; every loop is bounded in count and time.
-#include "concur/core/waiter.hpp"
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
 
 #include "support/helpers.hpp"
+#include <gtest/gtest.h>
+
+#include "concur/core/waiter.hpp"
 
 using namespace std::chrono_literals;
 namespace core = concur::core;
@@ -33,9 +32,15 @@ TEST(WaiterStress, SemaphoreCoreUnitsAreConserved) {
       for (std::int64_t i = 0; i < iters && !budget.exhausted(); ++i) {
         bool got;
         switch ((i + t) % 3) {
-          case 0: got = core::acquire_blocking(sem, std::nullopt); break;
-          case 1: got = core::acquire_blocking(sem, core::deadline_after(std::chrono::microseconds(50))); break;
-          default: got = sem.try_acquire(); break;
+          case 0:
+            got = core::acquire_blocking(sem, std::nullopt);
+            break;
+          case 1:
+            got = core::acquire_blocking(sem, core::deadline_after(std::chrono::microseconds(50)));
+            break;
+          default:
+            got = sem.try_acquire();
+            break;
         }
         if (!got) {
           ++timeouts;
@@ -101,8 +106,8 @@ TEST(WaiterStress, EventCoreSetWakesEveryWaiterEachRound) {
     std::vector<std::thread> ts;
     for (int i = 0; i < kWaiters; ++i) {
       ts.emplace_back([&, i] {
-        bool ok = (i % 2 == 0) ? core::wait_blocking(ev, std::nullopt)
-                               : core::wait_blocking(ev, core::deadline_after(30s));
+        bool ok =
+            (i % 2 == 0) ? core::wait_blocking(ev, std::nullopt) : core::wait_blocking(ev, core::deadline_after(30s));
         if (ok) ++woke;
       });
     }

@@ -1,7 +1,5 @@
 // Stress: the Chase–Lev WorkDeque (one owner, several thieves) and the InjectionQueue (many
 // producers, take-all consumers), tested directly: every item is taken exactly once.
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -11,6 +9,7 @@
 
 #include "../../src/futures/work_deque.hpp"
 #include "support/helpers.hpp"
+#include <gtest/gtest.h>
 
 namespace fd = concur::futures::detail;
 using concur::test::Budget;
@@ -24,7 +23,9 @@ struct Items {
     for (std::size_t i = 0; i < n; ++i) taken[i].store(0, std::memory_order_relaxed);
   }
   fd::StateBase* at(std::size_t i) const { return &items[i]; }
-  void mark(fd::StateBase* p) const { taken[static_cast<std::size_t>(p - items.get())].fetch_add(1, std::memory_order_relaxed); }
+  void mark(fd::StateBase* p) const {
+    taken[static_cast<std::size_t>(p - items.get())].fetch_add(1, std::memory_order_relaxed);
+  }
   /// Returns {count taken zero times, count taken more than once}.
   std::pair<std::size_t, std::size_t> check(std::size_t upto) const {
     std::size_t missing = 0, dup = 0;

@@ -1,14 +1,13 @@
-#include "concur/threading/event.hpp"
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
 
-#include "concur/threading/thread.hpp"
 #include "support/helpers.hpp"
+#include <gtest/gtest.h>
+
+#include "concur/threading/event.hpp"
+#include "concur/threading/thread.hpp"
 
 using namespace std::chrono_literals;
 namespace th = concur::threading;

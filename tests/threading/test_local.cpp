@@ -1,7 +1,3 @@
-#include "concur/threading/local.hpp"
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -9,6 +5,9 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
+#include "concur/threading/local.hpp"
 #include "concur/threading/thread.hpp"
 
 namespace th = concur::threading;
@@ -123,7 +122,8 @@ TEST(Local, ValueDestroyedWhenItsThreadEnds) {
   // join() returns once the target is done; thread-locals go with the thread just after.
   std::thread probe([] {});
   probe.join();
-  for (int i = 0; i < 1000 && Tracked::alive.load() != before; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 0; i < 1000 && Tracked::alive.load() != before; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_EQ(during, before + 1);
   EXPECT_EQ(Tracked::alive.load(), before);
 }

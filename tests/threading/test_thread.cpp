@@ -1,11 +1,7 @@
-#include "concur/threading/thread.hpp"
-
-#include <gtest/gtest.h>
-
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <atomic>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -13,9 +9,12 @@
 #include <thread>
 #include <vector>
 
+#include "support/helpers.hpp"
+#include <gtest/gtest.h>
+
 #include "concur/core/error.hpp"
 #include "concur/threading/event.hpp"
-#include "support/helpers.hpp"
+#include "concur/threading/thread.hpp"
 
 using namespace std::chrono_literals;
 namespace th = concur::threading;

@@ -1,13 +1,12 @@
-#include "concur/threading/timer.hpp"
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
 
 #include "support/helpers.hpp"
+#include <gtest/gtest.h>
+
+#include "concur/threading/timer.hpp"
 
 using namespace std::chrono_literals;
 namespace th = concur::threading;
@@ -32,7 +31,8 @@ TEST(Timer, FiresAfterInterval) {
 
 TEST(Timer, PassesArguments) {
   std::string out;
-  th::Timer t(1ms, [](std::string* o, std::string a, int n) { *o = a + std::to_string(n); }, &out, std::string("x"), 5);
+  th::Timer t(
+      1ms, [](std::string* o, std::string a, int n) { *o = a + std::to_string(n); }, &out, std::string("x"), 5);
   t.start();
   t.join();
   EXPECT_EQ(out, "x5");
