@@ -1,7 +1,11 @@
 #include "concur/asyncio/coro.hpp"
 
+#include <sys/mman.h>
+
 #include <cstdlib>
+#include <mutex>
 #include <new>
+#include <vector>
 
 namespace concur::asyncio::detail {
 
@@ -21,56 +25,136 @@ void* frame_alloc(std::size_t n) { return ::operator new(n); }
 void frame_free(void* p, std::size_t n) noexcept { ::operator delete(p, n); }
 #else
 namespace {
-// Size classes of 64 bytes up to 1 KiB; each thread keeps up to kKeep free frames per class.
-constexpr std::size_t kGranule = 64;
-constexpr std::size_t kClasses = 16;
-constexpr std::size_t kKeep = 4096;
+// Coroutine frames and Task objects come from per-thread free lists, one per 16-byte size
+// class up to 1 KiB. Empty lists are refilled from 64 KiB chunks carved out of 2 MiB slabs
+// mapped (and pre-faulted) at once. Memory is kept for reuse for the life of the process:
+// a block freed on another thread joins that thread's list; a thread that exits hands its
+// lists and the rest of its chunk to a global depot that the next refill draws from.
+// Peak coroutine memory is therefore retained, as in most allocators; sanitizer builds use
+// plain operator new instead.
+constexpr std::size_t kGranule = 16;
+constexpr std::size_t kMaxSmall = 1024;
+constexpr std::size_t kClasses = kMaxSmall / kGranule;
+constexpr std::size_t kSlab = std::size_t(2) << 20;
+constexpr std::size_t kChunk = std::size_t(64) << 10;
+
 struct FreeBlock {
   FreeBlock* next;
 };
+
+struct Region {
+  char* begin = nullptr;
+  char* end = nullptr;
+};
+
+struct Depot {
+  std::mutex mu;
+  FreeBlock* heads[kClasses] = {};
+  std::vector<Region> partial;  // leftovers of chunks of exited threads
+  Region slab;                  // the slab chunks are cut from
+};
+
+Depot& depot() {
+  static Depot* d = new Depot;  // never destroyed: threads may exit after static destruction
+  return *d;
+}
+
+Region take_chunk() {
+  Depot& d = depot();
+  std::lock_guard<std::mutex> g(d.mu);
+  if (!d.partial.empty()) {
+    Region r = d.partial.back();
+    d.partial.pop_back();
+    return r;
+  }
+  if (d.slab.begin == d.slab.end) {
+    void* p = ::mmap(nullptr, kSlab, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    d.slab.begin = static_cast<char*>(p);
+    d.slab.end = d.slab.begin + kSlab;
+  }
+  Region r{d.slab.begin, d.slab.begin + kChunk};
+  d.slab.begin += kChunk;
+  return r;
+}
+
 struct Pool {
   FreeBlock* heads[kClasses] = {};
-  std::size_t counts[kClasses] = {};
+  Region bump;
+
+  void* refill(std::size_t c) {
+    {
+      Depot& d = depot();
+      std::lock_guard<std::mutex> g(d.mu);
+      if (FreeBlock* b = d.heads[c]) {  // take the whole list
+        d.heads[c] = nullptr;
+        heads[c] = b->next;
+        return b;
+      }
+    }
+    std::size_t size = (c + 1) * kGranule;
+    if (static_cast<std::size_t>(bump.end - bump.begin) < size) {
+      // The rest of the old chunk is smaller than this block; file it under its own class.
+      give_rest();
+      bump = take_chunk();
+    }
+    void* p = bump.begin;
+    bump.begin += size;
+    return p;
+  }
+
+  void give_rest() noexcept {
+    auto rest = static_cast<std::size_t>(bump.end - bump.begin);
+    if (rest >= kGranule) {
+      std::size_t c = rest / kGranule - 1;
+      if (c >= kClasses) c = kClasses - 1;
+      auto* b = reinterpret_cast<FreeBlock*>(bump.begin);
+      b->next = heads[c];
+      heads[c] = b;
+    }
+    bump = {};
+  }
+
   ~Pool() {
-    for (auto& h : heads) {
-      while (h) {
-        FreeBlock* n = h->next;
-        ::operator delete(static_cast<void*>(h));
-        h = n;
+    Depot& d = depot();
+    std::lock_guard<std::mutex> g(d.mu);
+    if (bump.begin != bump.end) d.partial.push_back(bump);
+    for (std::size_t c = 0; c < kClasses; ++c) {
+      while (FreeBlock* b = heads[c]) {
+        heads[c] = b->next;
+        b->next = d.heads[c];
+        d.heads[c] = b;
       }
     }
   }
 };
 thread_local Pool tls_pool;
+
+inline std::size_t size_class(std::size_t n) noexcept { return (n + kGranule - 1) / kGranule - 1; }
 }  // namespace
 
 void* frame_alloc(std::size_t n) {
-  std::size_t c = (n + kGranule - 1) / kGranule;
-  if (c == 0 || c > kClasses) return ::operator new(n);
+  if (n == 0 || n > kMaxSmall) return ::operator new(n);
+  std::size_t c = size_class(n);
   Pool& p = tls_pool;
-  if (FreeBlock* b = p.heads[c - 1]) {
-    p.heads[c - 1] = b->next;
-    --p.counts[c - 1];
+  if (FreeBlock* b = p.heads[c]) {
+    FreeBlock* next = b->next;
+    p.heads[c] = next;
     return b;
   }
-  return ::operator new(c* kGranule);
+  return p.refill(c);
 }
 
 void frame_free(void* ptr, std::size_t n) noexcept {
-  std::size_t c = (n + kGranule - 1) / kGranule;
-  if (c == 0 || c > kClasses) {
+  if (n == 0 || n > kMaxSmall) {
     ::operator delete(ptr);
     return;
   }
+  std::size_t c = size_class(n);
   Pool& p = tls_pool;
-  if (p.counts[c - 1] >= kKeep) {
-    ::operator delete(ptr);
-    return;
-  }
   auto* b = static_cast<FreeBlock*>(ptr);
-  b->next = p.heads[c - 1];
-  p.heads[c - 1] = b;
-  ++p.counts[c - 1];
+  b->next = p.heads[c];
+  p.heads[c] = b;
 }
 #endif
 

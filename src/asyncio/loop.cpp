@@ -123,7 +123,6 @@ double TimerHandle::when() const noexcept { return t_ ? static_cast<double>(t_->
 EventLoop::EventLoop(LoopOptions options) : options_(std::move(options)) {
   if (env_debug()) options_.debug = true;
   backend_ = detail::make_backend(options_.backend);
-  ring_.resize(256);  // always a power of two: positions wrap with a mask
 }
 
 EventLoop::~EventLoop() {
@@ -140,15 +139,37 @@ const char* EventLoop::backend_name() const noexcept { return backend_->name(); 
 
 std::int64_t EventLoop::now_ns() const noexcept { return monotonic_ns(); }
 
-void EventLoop::push_ready(Ready r) {
-  if (count_ == ring_.size()) {
-    std::vector<Ready> bigger(ring_.size() * 2);
-    for (std::size_t i = 0; i < count_; ++i) bigger[i] = ring_[(head_ + i) & (ring_.size() - 1)];
-    ring_ = std::move(bigger);
-    head_ = 0;
+void EventLoop::push_ready(Ready r) { ready_.push(r); }
+
+void EventLoop::ReadyQueue::grow() {
+  Chunk* c = spare_ ? std::exchange(spare_, nullptr) : static_cast<Chunk*>(detail::frame_alloc(sizeof(Chunk)));
+  c->next = nullptr;
+  if (tail_) {
+    tail_->next = c;
+  } else {
+    head_ = c;
+    head_pos_ = 0;
   }
-  ring_[(head_ + count_) & (ring_.size() - 1)] = r;
-  ++count_;
+  tail_ = c;
+  tail_pos_ = 0;
+}
+
+void EventLoop::ReadyQueue::advance() noexcept {
+  // Called only with entries left, so the head chunk has a successor.
+  Chunk* old = head_;
+  head_ = old->next;
+  head_pos_ = 0;
+  if (spare_) detail::frame_free(spare_, sizeof(Chunk));
+  spare_ = old;
+}
+
+EventLoop::ReadyQueue::~ReadyQueue() {
+  for (Chunk* c = head_; c;) {
+    Chunk* n = c->next;
+    detail::frame_free(c, sizeof(Chunk));
+    c = n;
+  }
+  if (spare_) detail::frame_free(spare_, sizeof(Chunk));
 }
 
 Handle EventLoop::call_soon_impl(concur::detail::unique_function fn) {
@@ -264,7 +285,7 @@ void EventLoop::run_once() {
   // Poll I/O: without blocking when work is ready (then only every 64 iterations, so a busy
   // loop does not pay a system call per step), else until the next timer.
   std::int64_t timeout = -1;
-  if (count_ > 0 || stopping_) {
+  if (ready_.size() > 0 || stopping_) {
     timeout = 0;
   } else if (auto* t = timers_.top()) {
     timeout = std::max<std::int64_t>(0, t->when_ns - now_ns());
@@ -285,12 +306,11 @@ void EventLoop::run_once() {
     }
   }
   // Run what is ready now; what they schedule runs next iteration.
-  std::size_t n = count_;
+  std::size_t n = ready_.size();
   const bool debug = options_.debug;
   for (std::size_t i = 0; i < n; ++i) {
-    Ready r = ring_[head_];
-    head_ = (head_ + 1) & (ring_.size() - 1);
-    --count_;
+    Ready r = ready_.pop();
+    if (ready_.size() > 0) __builtin_prefetch(ready_.peek().arg);
     if (!debug) {
       r.fn(r.arg);
       continue;
@@ -368,10 +388,8 @@ void EventLoop::close() {
   while (tasks_head_) tasks_head_->abandon();
   tls_loop = prev;
   // Callbacks never run are released.
-  while (count_ > 0) {
-    Ready r = ring_[head_];
-    head_ = (head_ + 1) & (ring_.size() - 1);
-    --count_;
+  while (ready_.size() > 0) {
+    Ready r = ready_.pop();
     if (r.fn == &EventLoop::run_callback) static_cast<detail::CallbackState*>(r.arg)->release();
   }
   while (auto* t = timers_.pop()) {

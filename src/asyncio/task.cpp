@@ -13,8 +13,14 @@ thread_local TaskBase* tls_current = nullptr;
 TaskBase* current_task_base() noexcept { return tls_current; }
 
 TaskBase::TaskBase(EventLoop& loop, std::coroutine_handle<> root, std::string name)
-    : root_(root), loop_(&loop), name_(std::move(name)), resume_(root) {
+    : root_(root), loop_(&loop), resume_(root) {
+  set_name(std::move(name));
   loop.register_task(this);
+}
+
+const std::string& TaskBase::empty_name() noexcept {
+  static const std::string empty;
+  return empty;
 }
 
 TaskBase::~TaskBase() = default;
@@ -108,7 +114,7 @@ void TaskBase::abandon() noexcept {
 void TaskBase::report_if_unretrieved() noexcept {
   auto& s = state();
   if (!retrieved_ && s.failed())
-    report_unraisable("Task exception was never retrieved (task '" + name_ + "')", s.exception_ptr());
+    report_unraisable("Task exception was never retrieved (task '" + name() + "')", s.exception_ptr());
 }
 
 bool StateAwaiter::await_suspend(std::coroutine_handle<> h) {

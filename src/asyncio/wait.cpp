@@ -107,4 +107,35 @@ bool MultiWait::await_resume() {
   return satisfied();
 }
 
+CompletionQueue::CompletionQueue(const std::vector<futures::detail::StateBase*>& states) : slots_(states.size()) {
+  order_.reserve(states.size());
+  for (std::size_t i = 0; i < states.size(); ++i) {
+    Slot& s = slots_[i];
+    s.q = this;
+    s.state = states[i];
+    s.index = i;
+    if (!states[i]->add_listener(s)) order_.push_back(i);  // already done: in the given order
+  }
+}
+
+CompletionQueue::~CompletionQueue() {
+  for (Slot& s : slots_) s.state->remove_listener(s);
+}
+
+futures::Future<void> CompletionQueue::arm() {
+  signal_.emplace();
+  return signal_->get_future();
+}
+
+void CompletionQueue::push(std::size_t i) noexcept {
+  order_.push_back(i);  // capacity reserved for every task
+  if (signal_) {
+    try {
+      signal_->set_result();
+    } catch (...) {  // already set: nothing to do
+    }
+    signal_.reset();
+  }
+}
+
 }  // namespace concur::asyncio::detail

@@ -1,12 +1,16 @@
 // asyncio.Coro<T>: values, void, exceptions, laziness, move semantics, and the trampoline
 // (a million synchronous co_awaits, a 100,000-deep recursion) in every build type.
+#include <array>
 #include <atomic>
+#include <cstdint>
+#include <thread>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "../support/helpers.hpp"
 #include "aio_support.hpp"
 #include <gtest/gtest.h>
 
@@ -233,6 +237,55 @@ TEST(Coro, FramesFreedOnAnotherThreadThanAllocated) {
   for (int i = 0; i < 1000; ++i) cs.push_back(value(i));
   std::thread([&] { cs.clear(); }).join();
   EXPECT_EQ(aio::run(add(1, 2)), 3);
+}
+
+TEST(Coro, FramesOfExitedThreadsAreReusedIntact) {
+  // Threads allocate frames (large and small classes), hand some to other threads, and exit:
+  // their free blocks go to the shared depot. Later threads draw on it; every frame must keep
+  // its own contents (no block handed out twice).
+  auto big = [](int v) -> aio::Coro<std::string> {
+    std::array<char, 600> pad{};
+    pad[0] = static_cast<char>(v);
+    co_return std::string(1, pad[0]) + std::to_string(v);
+  };
+  const auto rounds = concur::test::stress_iters(20);
+  for (std::int64_t round = 0; round < rounds; ++round) {
+    std::vector<aio::Coro<int>> handed;
+    std::thread producer([&] {
+      std::vector<aio::Coro<int>> mine;
+      for (int i = 0; i < 3000; ++i) (i % 2 ? handed : mine).push_back(value(i));
+      // `mine` is freed here, on the producer, which then exits.
+    });
+    producer.join();
+    std::vector<std::thread> ts;
+    std::vector<long> sums(2, 0);
+    for (int t = 0; t < 2; ++t) {
+      ts.emplace_back([&, t] {
+        auto body = [&]() -> aio::Coro<long> {
+          std::vector<aio::Coro<int>> cs;
+          std::vector<aio::Coro<std::string>> bs;
+          for (int i = 0; i < 2000; ++i) cs.push_back(value(i));
+          for (int i = 0; i < 50; ++i) bs.push_back(big(i));
+          long s = 0;
+          for (auto& c : cs) s += co_await std::move(c);
+          for (int i = 0; i < 50; ++i) {
+            std::string r = co_await std::move(bs[static_cast<std::size_t>(i)]);
+            if (r != std::string(1, static_cast<char>(i)) + std::to_string(i)) s = -1'000'000'000;
+          }
+          co_return s;
+        };
+        sums[static_cast<std::size_t>(t)] = aio::run(body());
+      });
+    }
+    for (auto& th : ts) th.join();
+    for (long s : sums) ASSERT_EQ(s, 1999L * 2000 / 2);
+    long h = 0;
+    auto drain = [&]() -> aio::Coro<void> {
+      for (auto& c : handed) h += co_await std::move(c);
+    };
+    aio::run(drain());
+    ASSERT_EQ(h, 1500L * 1500);  // the odd numbers below 3000
+  }
 }
 
 namespace {

@@ -214,6 +214,43 @@ class EventLoop {
     void (*fn)(void*);
     void* arg;
   };
+  /// FIFO of ready entries in 1 KiB chunks from the per-thread frame pool: no copying when it
+  /// grows, and the memory of one loop's burst is reused by the next loop on the thread.
+  class ReadyQueue {
+   public:
+    ReadyQueue() = default;
+    ReadyQueue(const ReadyQueue&) = delete;
+    ReadyQueue& operator=(const ReadyQueue&) = delete;
+    ~ReadyQueue();
+    void push(Ready r) {
+      if (tail_pos_ == kPerChunk) grow();
+      tail_->items[tail_pos_++] = r;
+      ++count_;
+    }
+    Ready pop() noexcept {
+      if (head_pos_ == kPerChunk) advance();
+      --count_;
+      return head_->items[head_pos_++];
+    }
+    [[nodiscard]] std::size_t size() const noexcept { return count_; }
+    /// The next entry (size() > 0).
+    [[nodiscard]] const Ready& peek() const noexcept {
+      return head_pos_ == kPerChunk ? head_->next->items[0] : head_->items[head_pos_];
+    }
+
+   private:
+    static constexpr std::size_t kPerChunk = 63;
+    struct Chunk {
+      Chunk* next;
+      Ready items[kPerChunk];
+    };
+    void grow();
+    void advance() noexcept;
+    Chunk* head_ = nullptr;
+    Chunk* tail_ = nullptr;
+    Chunk* spare_ = nullptr;
+    std::size_t head_pos_ = kPerChunk, tail_pos_ = kPerChunk, count_ = 0;
+  };
   Handle call_soon_impl(concur::detail::unique_function fn);
   Handle call_soon_threadsafe_impl(concur::detail::unique_function fn);
   TimerHandle call_at_ns(std::int64_t when_ns, concur::detail::unique_function fn);
@@ -228,9 +265,7 @@ class EventLoop {
 
   LoopOptions options_;
   std::unique_ptr<detail::Backend> backend_;
-  // Ready queue: a growable ring buffer (no allocation per entry).
-  std::vector<Ready> ring_;
-  std::size_t head_ = 0, count_ = 0;
+  ReadyQueue ready_;
   detail::TimerHeap timers_;
   std::uint64_t timer_seq_ = 0;
   // Cross-thread submissions, guarded by ts_m_.

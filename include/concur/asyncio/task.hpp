@@ -2,6 +2,7 @@
 /// \file asyncio.Task, create_task, and the suspension protocol every awaitable follows.
 #include <coroutine>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -54,8 +55,11 @@ class TaskBase {
     if (cancel_requests_ == 0) must_cancel_ = false;
     return cancel_requests_;
   }
-  [[nodiscard]] const std::string& name() const noexcept { return name_; }
-  void set_name(std::string n) { name_ = std::move(n); }
+  [[nodiscard]] const std::string& name() const noexcept { return name_ ? *name_ : empty_name(); }
+  void set_name(std::string n) {
+    if (n.empty() && !name_) return;
+    name_ = std::make_unique<std::string>(std::move(n));
+  }
   [[nodiscard]] EventLoop& loop() const noexcept { return *loop_; }
 
   // ---- the suspension protocol (called by awaitables on the task's thread) ----
@@ -103,15 +107,20 @@ class TaskBase {
   virtual void complete_from_root() noexcept = 0;
   void report_if_unretrieved() noexcept;
   std::coroutine_handle<> root_;
+
+ private:
+  static const std::string& empty_name() noexcept;
+  void finish() noexcept;
+  EventLoop* loop_;
+  std::unique_ptr<std::string> name_;  // null while unnamed: keeps a task small
+  std::coroutine_handle<> resume_;     // where to continue
+  Suspension* waiting_on_ = nullptr;
+  int cancel_requests_ = 0;
+
+ protected:
   bool retrieved_ = false;
 
  private:
-  void finish() noexcept;
-  EventLoop* loop_;
-  std::string name_;
-  std::coroutine_handle<> resume_;  // where to continue
-  Suspension* waiting_on_ = nullptr;
-  int cancel_requests_ = 0;
   bool must_cancel_ = false;
   bool cancel_delivered_ = false;
   bool started_ = false;

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -186,32 +187,68 @@ Coro<awaitable_result_t<A>> shield(A aw) {
   }
 }
 
-/// Python's asyncio.as_completed: `while (ac.has_next()) { T v = co_await ac.next(); }`
+namespace detail {
+/// The completion order of as_completed's tasks: a listener on each task appends its index
+/// when it finishes (on the loop thread), and wakes a next() that waits. O(1) per result.
+class CompletionQueue {
+ public:
+  explicit CompletionQueue(const std::vector<futures::detail::StateBase*>& states);
+  CompletionQueue(const CompletionQueue&) = delete;
+  CompletionQueue& operator=(const CompletionQueue&) = delete;
+  ~CompletionQueue();
+  /// The index of the next finished task, if one is waiting to be taken.
+  std::optional<std::size_t> pop() noexcept {
+    if (read_ == order_.size()) return std::nullopt;
+    return order_[read_++];
+  }
+  /// A future that completes when the next task finishes (replaces any earlier one).
+  futures::Future<void> arm();
+
+ private:
+  struct Slot final : futures::detail::Listener {
+    CompletionQueue* q = nullptr;
+    futures::detail::StateBase* state = nullptr;
+    std::size_t index = 0;
+    void fire(futures::detail::StateBase&) noexcept override { q->push(index); }
+  };
+  void push(std::size_t i) noexcept;
+  std::vector<Slot> slots_;
+  std::vector<std::size_t> order_;  // reserved for every task: push never allocates
+  std::size_t read_ = 0;
+  std::optional<futures::Promise<void>> signal_;
+};
+}  // namespace detail
+
+/// Python's asyncio.as_completed: `while (it.has_next()) { T r = co_await it.next(); }`
 /// yields results in completion order (next() rethrows a task's exception). With a timeout
 /// (counted from the call), next() throws concur::TimeoutError once it has passed.
+/// Cost: O(1) per result (each task reports its completion once).
+/// Thread safety: loop thread only. Cancel safety: a cancelled next() loses no result; the
+/// next call returns it.
 template <class T>
 class AsCompleted {
  public:
-  AsCompleted(std::vector<Task<T>> tasks, std::int64_t deadline_ns) : tasks_(std::move(tasks)), deadline_(deadline_ns) {}
+  AsCompleted(std::vector<Task<T>> tasks, std::int64_t deadline_ns) : tasks_(std::move(tasks)), deadline_(deadline_ns) {
+    std::vector<futures::detail::StateBase*> states;
+    states.reserve(tasks_.size());
+    for (auto& t : tasks_) states.push_back(t.state());
+    queue_ = std::make_unique<detail::CompletionQueue>(states);
+  }
   [[nodiscard]] bool has_next() const noexcept { return delivered_ < tasks_.size(); }
   Coro<T> next() {
     for (;;) {
-      for (std::size_t i = 0; i < tasks_.size(); ++i) {
-        if (!taken_[i] && tasks_[i].done()) {
-          taken_[i] = true;
-          ++delivered_;
-          if constexpr (std::is_void_v<T>) {
-            tasks_[i].result();
-            co_return;
-          } else {
-            co_return T(tasks_[i].result());
-          }
+      if (auto i = queue_->pop()) {
+        ++delivered_;
+        if constexpr (std::is_void_v<T>) {
+          tasks_[*i].result();
+          co_return;
+        } else {
+          co_return T(tasks_[*i].result());
         }
       }
       if (!has_next()) throw std::logic_error("as_completed: no more results");
-      std::vector<futures::detail::StateBase*> pending;
-      for (std::size_t i = 0; i < tasks_.size(); ++i)
-        if (!taken_[i]) pending.push_back(tasks_[i].state());
+      futures::Future<void> signal = queue_->arm();
+      std::vector<futures::detail::StateBase*> pending(1, signal.state());
       if (!co_await detail::MultiWait(std::move(pending), FIRST_COMPLETED, deadline_))
         throw TimeoutError("asyncio::as_completed timed out");
     }
@@ -219,7 +256,7 @@ class AsCompleted {
 
  private:
   std::vector<Task<T>> tasks_;
-  std::vector<bool> taken_ = std::vector<bool>(tasks_.size(), false);
+  std::unique_ptr<detail::CompletionQueue> queue_;  // stable address for its listeners
   std::size_t delivered_ = 0;
   std::int64_t deadline_;
 };
