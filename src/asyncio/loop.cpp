@@ -15,6 +15,40 @@
 
 namespace concur::asyncio {
 
+namespace detail {
+/// The loop's file descriptors: who handles each, and for what.
+struct FdTable {
+  /// The handler behind add_reader/add_writer: a callback per direction.
+  struct Callbacks final : IoHandler {
+    concur::detail::unique_function on_read, on_write;
+    void io_ready(std::uint32_t events) noexcept override {
+      try {
+        if ((events & io_readable) && on_read) on_read();
+        if ((events & io_writable) && on_write) on_write();
+      } catch (...) {
+        report_unraisable("exception in an add_reader/add_writer callback", std::current_exception());
+      }
+    }
+  };
+  struct Entry {
+    IoHandler* handler = nullptr;
+    std::uint32_t interest = 0;
+    std::unique_ptr<Callbacks> callbacks;  // set when the handler is add_reader/add_writer's
+  };
+  std::vector<Entry> entries;
+  std::vector<IoEvent> events;  // reused by every poll
+  // Callbacks replaced or removed, possibly by themselves while running: freed after dispatch.
+  std::vector<concur::detail::unique_function> retired_fns;
+  std::vector<std::unique_ptr<Callbacks>> retired;
+  std::size_t watched = 0;
+  Entry& at(int fd) {
+    if (fd < 0) throw std::invalid_argument("invalid file descriptor");
+    if (static_cast<std::size_t>(fd) >= entries.size()) entries.resize(static_cast<std::size_t>(fd) + 64);
+    return entries[static_cast<std::size_t>(fd)];
+  }
+};
+}  // namespace detail
+
 namespace {
 thread_local EventLoop* tls_loop = nullptr;
 
@@ -123,6 +157,7 @@ double TimerHandle::when() const noexcept { return t_ ? static_cast<double>(t_->
 EventLoop::EventLoop(LoopOptions options) : options_(std::move(options)) {
   if (env_debug()) options_.debug = true;
   backend_ = detail::make_backend(options_.backend);
+  fds_ = std::make_unique<detail::FdTable>();
 }
 
 EventLoop::~EventLoop() {
@@ -140,6 +175,69 @@ const char* EventLoop::backend_name() const noexcept { return backend_->name(); 
 std::int64_t EventLoop::now_ns() const noexcept { return monotonic_ns(); }
 
 void EventLoop::push_ready(Ready r) { ready_.push(r); }
+
+void EventLoop::watch(int fd, detail::IoHandler* h, std::uint32_t interest) {
+  detail::FdTable::Entry& e = fds_->at(fd);
+  interest &= detail::io_readable | detail::io_writable;
+  if (interest != 0) {
+    if (!h) throw std::invalid_argument("watch: a handler is needed");
+    if (e.handler && e.handler != h)
+      throw std::logic_error("file descriptor " + std::to_string(fd) + " is already watched by another handler");
+  }
+  if (interest == e.interest && (interest == 0 || e.handler == h)) return;
+  backend_->set_interest(fd, e.interest, interest);
+  if (e.interest == 0 && interest != 0) ++fds_->watched;
+  if (e.interest != 0 && interest == 0) --fds_->watched;
+  e.interest = interest;
+  e.handler = interest ? h : nullptr;
+}
+
+std::size_t EventLoop::watched_fd_count() const noexcept { return fds_->watched; }
+
+void EventLoop::set_fd_callback(int fd, std::uint32_t direction, concur::detail::unique_function fn) {
+  if (closed_) throw std::logic_error("the event loop is closed");
+  detail::FdTable::Entry& e = fds_->at(fd);
+  if (e.handler && !e.callbacks)
+    throw std::logic_error("file descriptor " + std::to_string(fd) + " is used by a transport");
+  if (!e.callbacks) e.callbacks = std::make_unique<detail::FdTable::Callbacks>();
+  auto& slot = direction == detail::io_readable ? e.callbacks->on_read : e.callbacks->on_write;
+  if (slot) fds_->retired_fns.push_back(std::move(slot));
+  slot = std::move(fn);
+  watch(fd, e.callbacks.get(), e.interest | direction);
+}
+
+namespace {
+bool remove_fd_callback(EventLoop& loop, detail::FdTable& t, int fd, std::uint32_t direction) {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= t.entries.size()) return false;
+  detail::FdTable::Entry& e = t.entries[static_cast<std::size_t>(fd)];
+  if (!e.callbacks || !(e.interest & direction)) return false;
+  // The callback may be the one running now: it is freed after this round of dispatch.
+  t.retired_fns.push_back(std::move(direction == detail::io_readable ? e.callbacks->on_read : e.callbacks->on_write));
+  std::uint32_t rest = e.interest & ~direction;
+  loop.watch(fd, rest ? e.callbacks.get() : nullptr, rest);
+  if (!rest) t.retired.push_back(std::move(e.callbacks));
+  return true;
+}
+}  // namespace
+
+bool EventLoop::remove_reader(int fd) { return remove_fd_callback(*this, *fds_, fd, detail::io_readable); }
+bool EventLoop::remove_writer(int fd) { return remove_fd_callback(*this, *fds_, fd, detail::io_writable); }
+
+void EventLoop::dispatch_io() {
+  auto& evs = fds_->events;
+  for (std::size_t i = 0; i < evs.size(); ++i) {
+    detail::IoEvent ev = evs[i];
+    if (static_cast<std::size_t>(ev.fd) >= fds_->entries.size()) continue;
+    detail::FdTable::Entry& e = fds_->entries[static_cast<std::size_t>(ev.fd)];
+    // Only what is still wanted: an earlier handler in this batch may have changed it.
+    std::uint32_t mask = ev.events & (e.interest | detail::io_error);
+    if (!e.handler || (mask & (detail::io_readable | detail::io_writable)) == 0) continue;
+    e.handler->io_ready(mask);
+  }
+  evs.clear();
+  fds_->retired_fns.clear();
+  fds_->retired.clear();
+}
 
 void EventLoop::ReadyQueue::grow() {
   Chunk* c = spare_ ? std::exchange(spare_, nullptr) : static_cast<Chunk*>(detail::frame_alloc(sizeof(Chunk)));
@@ -290,11 +388,12 @@ void EventLoop::run_once() {
   } else if (auto* t = timers_.top()) {
     timeout = std::max<std::int64_t>(0, t->when_ns - now_ns());
   }
-  if (timeout != 0 || (iterations_ & 63) == 0 || ts_pending_.load(std::memory_order_relaxed)) {
+  if (timeout != 0 || (iterations_ & 63) == 0 || fds_->watched > 0 || ts_pending_.load(std::memory_order_relaxed)) {
     if (timeout != 0) sleeping_.store(true, std::memory_order_relaxed);
-    backend_->poll(timeout);
+    backend_->poll(timeout, fds_->events);
     sleeping_.store(false, std::memory_order_relaxed);
     drain_threadsafe();
+    if (!fds_->events.empty()) dispatch_io();
   }
   // Due timers become ready, in deadline order.
   if (timers_.size() > 0) {
@@ -306,6 +405,10 @@ void EventLoop::run_once() {
     }
   }
   // Run what is ready now; what they schedule runs next iteration.
+  if (!fds_->retired.empty() || !fds_->retired_fns.empty()) {
+    fds_->retired_fns.clear();
+    fds_->retired.clear();
+  }
   std::size_t n = ready_.size();
   const bool debug = options_.debug;
   for (std::size_t i = 0; i < n; ++i) {

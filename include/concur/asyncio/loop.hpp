@@ -25,6 +25,21 @@ class Task;
 namespace detail {
 class Backend;
 class TaskBase;
+struct FdTable;
+
+/// Readiness of a watched file descriptor (EventLoop::watch).
+enum IoReady : std::uint32_t { io_readable = 1, io_writable = 2, io_error = 4 };
+
+/// What a watched file descriptor calls when ready: transports, servers, awaiters. Loop thread.
+class IoHandler {
+ public:
+  /// `events`: io_readable / io_writable (only those watched for), io_error on error/hang-up
+  /// (then both directions are reported; the handler's next system call tells what happened).
+  virtual void io_ready(std::uint32_t events) noexcept = 0;
+
+ protected:
+  ~IoHandler() = default;
+};
 
 /// A callback scheduled with call_soon/call_later; shared by the loop and the user's handle.
 struct CallbackState {
@@ -191,6 +206,22 @@ class EventLoop {
   template <class T>
   Task<T> create_task(Coro<T> coro, std::string name = {});
 
+  // ---- file descriptors (Python's add_reader / add_writer) ----
+  /// Calls `fn()` on the loop's thread whenever `fd` is readable, until remove_reader(fd).
+  /// Replaces an earlier reader callback. The fd must support polling (not a regular file).
+  template <class F>
+  void add_reader(int fd, F&& fn) {
+    set_fd_callback(fd, detail::io_readable, concur::detail::unique_function(std::forward<F>(fn)));
+  }
+  /// Stops watching `fd` for reading; false if it was not watched.
+  bool remove_reader(int fd);
+  /// As add_reader, for writability.
+  template <class F>
+  void add_writer(int fd, F&& fn) {
+    set_fd_callback(fd, detail::io_writable, concur::detail::unique_function(std::forward<F>(fn)));
+  }
+  bool remove_writer(int fd);
+
   /// Tasks not done yet (Python's asyncio.all_tasks).
   [[nodiscard]] std::size_t pending_task_count() const noexcept { return tasks_count_; }
   /// Debug aid: one line per pending task with its name and state. Loop thread only.
@@ -208,6 +239,12 @@ class EventLoop {
   void unregister_task(detail::TaskBase* t) noexcept;
   /// Cancels every pending task and runs until they finish (asyncio.run's clean-up).
   void cancel_all_tasks();
+  /// Watches `fd` for `interest` (io_readable|io_writable) with `h`; interest 0 stops watching
+  /// (h may then be null). One handler per fd; std::logic_error if another one holds it.
+  /// Stop watching before closing the fd.
+  void watch(int fd, detail::IoHandler* h, std::uint32_t interest);
+  /// Number of file descriptors watched (tests, debugging).
+  [[nodiscard]] std::size_t watched_fd_count() const noexcept;
 
  private:
   struct Ready {
@@ -255,6 +292,8 @@ class EventLoop {
   Handle call_soon_threadsafe_impl(concur::detail::unique_function fn);
   TimerHandle call_at_ns(std::int64_t when_ns, concur::detail::unique_function fn);
   void push_ready(Ready r);
+  void set_fd_callback(int fd, std::uint32_t direction, concur::detail::unique_function fn);
+  void dispatch_io();
   void run_once();
   void drain_threadsafe();
   void enter();
@@ -266,6 +305,7 @@ class EventLoop {
   LoopOptions options_;
   std::unique_ptr<detail::Backend> backend_;
   ReadyQueue ready_;
+  std::unique_ptr<detail::FdTable> fds_;
   detail::TimerHeap timers_;
   std::uint64_t timer_seq_ = 0;
   // Cross-thread submissions, guarded by ts_m_.

@@ -4,15 +4,32 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace concur::asyncio::detail {
+
+/// Readiness bits reported for a watched file descriptor.
+enum IoEvents : std::uint32_t {
+  kReadable = 1,
+  kWritable = 2,
+  kIoError = 4,  // error or hang-up: reported with both directions, the handler's syscall tells
+};
+
+struct IoEvent {
+  int fd;
+  std::uint32_t events;
+};
 
 class Backend {
  public:
   virtual ~Backend() = default;
   [[nodiscard]] virtual const char* name() const noexcept = 0;
-  /// Blocks until woken or `timeout_ns` passes (-1: no limit, 0: just poll).
-  virtual void poll(std::int64_t timeout_ns) = 0;
+  /// Blocks until an fd is ready, woken, or `timeout_ns` passes (-1: no limit, 0: just poll).
+  /// Appends the ready fds to `out` (level-triggered: an fd still ready is reported again).
+  virtual void poll(std::int64_t timeout_ns, std::vector<IoEvent>& out) = 0;
+  /// Sets what `fd` is watched for (kReadable|kWritable; 0 stops watching). `old_events` is
+  /// what it was watched for until now. Loop thread.
+  virtual void set_interest(int fd, std::uint32_t old_events, std::uint32_t new_events) = 0;
   /// Interrupts a poll() in progress (or the next one). Any thread.
   virtual void wakeup() noexcept = 0;
 };

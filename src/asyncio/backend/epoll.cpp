@@ -35,7 +35,27 @@ class EpollBackend final : public Backend {
   }
   const char* name() const noexcept override { return "epoll"; }
 
-  void poll(std::int64_t timeout_ns) override {
+  void set_interest(int fd, std::uint32_t old_events, std::uint32_t new_events) override {
+    epoll_event ev{};
+    ev.events = (new_events & kReadable ? EPOLLIN : 0u) | (new_events & kWritable ? EPOLLOUT : 0u);
+    ev.data.fd = fd;
+    int op = old_events == 0 ? EPOLL_CTL_ADD : new_events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    if (old_events == 0 && new_events == 0) return;
+    if (::epoll_ctl(epfd_, op, fd, &ev) < 0) {
+      if (op == EPOLL_CTL_DEL && (errno == EBADF || errno == ENOENT)) return;  // already closed
+      if (op == EPOLL_CTL_ADD && errno == EEXIST) {
+        ::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev);
+        return;
+      }
+      if (op == EPOLL_CTL_ADD && errno == EPERM) {
+        throw std::system_error(errno, std::generic_category(),
+                                "this file descriptor does not support polling (a regular file?)");
+      }
+      throw std::system_error(errno, std::generic_category(), "epoll_ctl");
+    }
+  }
+
+  void poll(std::int64_t timeout_ns, std::vector<IoEvent>& out) override {
     epoll_event events[64];
     int n;
     if (timeout_ns < 0) {
@@ -56,7 +76,12 @@ class EpollBackend final : public Backend {
         std::uint64_t v;
         while (::read(evfd_, &v, sizeof v) > 0) {
         }
+        continue;
       }
+      std::uint32_t e = events[i].events;
+      std::uint32_t r = (e & EPOLLIN ? kReadable : 0u) | (e & EPOLLOUT ? kWritable : 0u);
+      if (e & (EPOLLERR | EPOLLHUP)) r |= kIoError | kReadable | kWritable;
+      out.push_back({events[i].data.fd, r});
     }
   }
 

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <system_error>
+#include <vector>
 
 #if defined(__SANITIZE_THREAD__)
 #include <sanitizer/tsan_interface.h>
@@ -20,7 +22,7 @@ class UringBackend final : public Backend {
  public:
   static std::unique_ptr<Backend> create() {
     auto b = std::unique_ptr<UringBackend>(new UringBackend());
-    if (io_uring_queue_init(64, &b->ring_, 0) < 0) return nullptr;
+    if (io_uring_queue_init(256, &b->ring_, 0) < 0) return nullptr;
     b->ring_ok_ = true;
     b->ring_mapped();
     b->evfd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -37,7 +39,24 @@ class UringBackend final : public Backend {
   }
   const char* name() const noexcept override { return "io_uring"; }
 
-  void poll(std::int64_t timeout_ns) override {
+  // Each watched fd has at most one one-shot POLL_ADD in flight, tagged (generation << 32 | fd);
+  // a poll replaced or removed bumps the generation, so its late completion is ignored.
+  void set_interest(int fd, std::uint32_t, std::uint32_t new_events) override {
+    if (fd < 0) return;
+    if (static_cast<std::size_t>(fd) >= slots_.size()) slots_.resize(static_cast<std::size_t>(fd) + 64);
+    Slot& s = slots_[static_cast<std::size_t>(fd)];
+    s.interest = new_events;
+    if (s.armed && s.armed_for == new_events) return;
+    if (s.armed) {
+      io_uring_sqe* sqe = get_sqe();
+      io_uring_prep_poll_remove(sqe, tag(fd, s.gen));
+      io_uring_sqe_set_data64(sqe, kIgnoreTag);
+      s.armed = false;
+    }
+    if (new_events != 0) arm(fd, s);
+  }
+
+  void poll(std::int64_t timeout_ns, std::vector<IoEvent>& out) override {
     io_uring_cqe* cqe = nullptr;
     int r;
     if (timeout_ns == 0) {
@@ -53,10 +72,38 @@ class UringBackend final : public Backend {
     unsigned seen = 0;
     bool rearm = false;
     io_uring_for_each_cqe(&ring_, head, cqe) {
-      if (io_uring_cqe_get_data64(cqe) == kWakeTag) rearm = true;
       ++seen;
+      std::uint64_t data = io_uring_cqe_get_data64(cqe);
+      if (data == kWakeTag) {
+        rearm = true;
+        continue;
+      }
+      if (data == kIgnoreTag) continue;
+      auto fd = static_cast<int>(data & 0xffffffffu);
+      auto gen = static_cast<std::uint32_t>(data >> 32);
+      if (static_cast<std::size_t>(fd) >= slots_.size()) continue;
+      Slot& s = slots_[static_cast<std::size_t>(fd)];
+      if (!s.armed || s.gen != gen) continue;  // replaced or removed since
+      s.armed = false;
+      std::uint32_t ready;
+      if (cqe->res < 0) {
+        ready = kIoError | kReadable | kWritable;  // e.g. EBADF: let the handler find out
+      } else {
+        auto e = static_cast<unsigned>(cqe->res);
+        ready = (e & POLLIN ? kReadable : 0u) | (e & POLLOUT ? kWritable : 0u);
+        if (e & (POLLERR | POLLHUP | POLLNVAL)) ready |= kIoError | kReadable | kWritable;
+      }
+      out.push_back({fd, ready});
+      pending_rearm_.push_back(fd);
     }
     io_uring_cq_advance(&ring_, seen);
+    // Level-triggered like epoll: a completed poll is re-armed for what is still wanted (the
+    // handlers run after this returns and may change it through set_interest).
+    for (int fd : pending_rearm_) {
+      Slot& s = slots_[static_cast<std::size_t>(fd)];
+      if (!s.armed && s.interest != 0) arm(fd, s);
+    }
+    pending_rearm_.clear();
     if (rearm) {
       std::uint64_t v;
       while (::read(evfd_, &v, sizeof v) > 0) {
@@ -72,7 +119,38 @@ class UringBackend final : public Backend {
   }
 
  private:
-  static constexpr std::uint64_t kWakeTag = 1;
+  static constexpr std::uint64_t kWakeTag = ~std::uint64_t(0);
+  static constexpr std::uint64_t kIgnoreTag = ~std::uint64_t(0) - 1;
+  struct Slot {
+    std::uint32_t interest = 0;
+    std::uint32_t armed_for = 0;
+    std::uint32_t gen = 0;
+    bool armed = false;
+  };
+  static std::uint64_t tag(int fd, std::uint32_t gen) noexcept {
+    return (static_cast<std::uint64_t>(gen) << 32) | static_cast<std::uint32_t>(fd);
+  }
+  io_uring_sqe* get_sqe() {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    while (!sqe) {  // the submission queue is full: hand it to the kernel and retry
+      int r = io_uring_submit(&ring_);
+      if (r < 0 && r != -EAGAIN && r != -EBUSY) throw std::system_error(-r, std::generic_category(), "io_uring_submit");
+      sqe = io_uring_get_sqe(&ring_);
+    }
+    return sqe;
+  }
+  void arm(int fd, Slot& s) {
+    io_uring_sqe* sqe = get_sqe();
+    unsigned mask = (s.interest & kReadable ? POLLIN : 0u) | (s.interest & kWritable ? POLLOUT : 0u);
+    io_uring_prep_poll_add(sqe, fd, mask);
+    ++s.gen;
+    if (s.gen == 0) s.gen = 1;
+    io_uring_sqe_set_data64(sqe, tag(fd, s.gen));
+    s.armed = true;
+    s.armed_for = s.interest;
+  }
+  std::vector<Slot> slots_;
+  std::vector<int> pending_rearm_;
   UringBackend() = default;
   /// liburing maps the rings with raw system calls that ThreadSanitizer does not see (its
   /// munmap interceptor never runs), so a ring mapped where another thread's closed ring was
