@@ -194,6 +194,25 @@ void EventLoop::watch(int fd, detail::IoHandler* h, std::uint32_t interest) {
 
 std::size_t EventLoop::watched_fd_count() const noexcept { return fds_->watched; }
 
+void EventLoop::add_resource(detail::LoopResource* r) noexcept {
+  r->res_prev = nullptr;
+  r->res_next = resources_;
+  if (resources_) resources_->res_prev = r;
+  resources_ = r;
+}
+
+void EventLoop::remove_resource(detail::LoopResource* r) noexcept {
+  if (r->res_prev) {
+    r->res_prev->res_next = r->res_next;
+  } else if (resources_ == r) {
+    resources_ = r->res_next;
+  } else {
+    return;  // not registered
+  }
+  if (r->res_next) r->res_next->res_prev = r->res_prev;
+  r->res_prev = r->res_next = nullptr;
+}
+
 void EventLoop::set_fd_callback(int fd, std::uint32_t direction, concur::detail::unique_function fn) {
   if (closed_) throw std::logic_error("the event loop is closed");
   detail::FdTable::Entry& e = fds_->at(fd);
@@ -489,6 +508,12 @@ void EventLoop::close() {
   EventLoop* prev = tls_loop;
   tls_loop = this;
   while (tasks_head_) tasks_head_->abandon();
+  // Transports and servers still open close their file descriptors (each unregisters itself).
+  while (resources_) {
+    detail::LoopResource* r = resources_;
+    remove_resource(r);
+    r->loop_closing();
+  }
   tls_loop = prev;
   // Callbacks never run are released.
   while (ready_.size() > 0) {

@@ -2,6 +2,9 @@
 
 #include <cxxabi.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include <atomic>
 #include <cstdio>
 #include <typeinfo>
@@ -56,5 +59,26 @@ void report_unraisable(const std::string& context, const std::exception_ptr& e) 
 }
 
 void set_unraisable_hook(UnraisableHook hook) noexcept { g_hook.store(hook, std::memory_order_release); }
+
+std::exception_ptr make_os_error(int err, const std::string& what) {
+  std::string m = what + ": " + std::strerror(err);
+  switch (err) {
+    case ECONNREFUSED:
+      return std::make_exception_ptr(ConnectionRefusedError(err, m));
+    case ECONNRESET:
+      return std::make_exception_ptr(ConnectionResetError(err, m));
+    case ECONNABORTED:
+      return std::make_exception_ptr(ConnectionAbortedError(err, m));
+    case EPIPE:
+    case ESHUTDOWN:
+      return std::make_exception_ptr(BrokenPipeError(err, m));
+    case ETIMEDOUT:
+      return std::make_exception_ptr(TimeoutError(m));
+    default:
+      return std::make_exception_ptr(OSError(err, m));
+  }
+}
+
+void throw_os_error(int err, const std::string& what) { std::rethrow_exception(make_os_error(err, what)); }
 
 }  // namespace concur

@@ -46,6 +46,25 @@ void cancel_unfinished(Task<Ts>&... ts) noexcept {
   ((ts.done() ? void() : void(ts.cancel())), ...);
 }
 
+/// After a FIRST_EXCEPTION wait: rethrows the error of the first failed task (in argument
+/// order), if any. The others may still be pending: their result() would be InvalidStateError.
+template <class T>
+void take_failure(Task<T>& t, std::exception_ptr& first) {
+  if (!first && t.state()->failed()) first = t.exception();
+}
+template <class... Ts>
+void rethrow_first_failure(Task<Ts>&... ts) {
+  std::exception_ptr first;
+  (take_failure(ts, first), ...);
+  if (first) std::rethrow_exception(first);
+}
+template <class T>
+void rethrow_first_failure(std::vector<Task<T>>& ts) {
+  std::exception_ptr first;
+  for (auto& t : ts) take_failure(t, first);
+  if (first) std::rethrow_exception(first);
+}
+
 template <class T>
 auto gather_value(Task<T>& t) {
   if constexpr (std::is_void_v<T>) {
@@ -76,6 +95,7 @@ Coro<std::tuple<std::conditional_t<std::is_void_v<Ts>, std::monostate, Ts>...>> 
     throw;
   }
   // The first exception (in argument order among the failed) propagates; the others run on.
+  rethrow_first_failure(ts...);
   co_return std::tuple<std::conditional_t<std::is_void_v<Ts>, std::monostate, Ts>...>(gather_value(ts)...);
 }
 
@@ -87,6 +107,7 @@ Coro<void> gather_void(Task<Ts>... ts) {
     cancel_unfinished(ts...);
     throw;
   }
+  rethrow_first_failure(ts...);
   (ts.result(), ...);
 }
 
@@ -101,6 +122,7 @@ Coro<std::vector<std::conditional_t<std::is_void_v<T>, std::monostate, T>>> gath
       if (!t.done()) t.cancel();
     throw;
   }
+  rethrow_first_failure(ts);
   std::vector<std::conditional_t<std::is_void_v<T>, std::monostate, T>> out;
   out.reserve(ts.size());
   for (auto& t : ts) out.push_back(gather_value(t));
@@ -118,6 +140,7 @@ Coro<std::vector<Outcome<T>>> gather_outcomes(std::vector<Task<T>> ts, GatherOpt
       if (!t.done()) t.cancel();
     throw;
   }
+  if (!options.return_exceptions) rethrow_first_failure(ts);
   std::vector<Outcome<T>> out;
   out.reserve(ts.size());
   for (auto& t : ts) {

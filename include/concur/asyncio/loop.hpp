@@ -21,11 +21,24 @@ namespace concur::asyncio {
 class EventLoop;
 template <class T>
 class Task;
+struct DatagramOptions;
 
 namespace detail {
 class Backend;
 class TaskBase;
 struct FdTable;
+
+/// Something the loop must release when it closes before it (open transports, servers):
+/// loop_closing() closes its file descriptors without calling back into user code.
+class LoopResource {
+ public:
+  virtual void loop_closing() noexcept = 0;
+  LoopResource* res_prev = nullptr;
+  LoopResource* res_next = nullptr;
+
+ protected:
+  virtual ~LoopResource() = default;
+};
 
 /// Readiness of a watched file descriptor (EventLoop::watch).
 enum IoReady : std::uint32_t { io_readable = 1, io_writable = 2, io_error = 4 };
@@ -206,6 +219,20 @@ class EventLoop {
   template <class T>
   Task<T> create_task(Coro<T> coro, std::string name = {});
 
+  // ---- networking (transports.hpp; streams in streams.hpp) ----
+  /// Python's loop.create_connection / create_server / create_unix_connection /
+  /// create_unix_server / create_datagram_endpoint (see transports.hpp). Loop thread.
+  template <class F>
+  auto create_connection(F factory, std::string host, int port);
+  template <class F>
+  auto create_server(F factory, std::string host, int port);
+  template <class F>
+  auto create_unix_connection(F factory, std::string path);
+  template <class F>
+  auto create_unix_server(F factory, std::string path);
+  template <class F>
+  auto create_datagram_endpoint(F factory, DatagramOptions options);
+
   // ---- file descriptors (Python's add_reader / add_writer) ----
   /// Calls `fn()` on the loop's thread whenever `fd` is readable, until remove_reader(fd).
   /// Replaces an earlier reader callback. The fd must support polling (not a regular file).
@@ -243,6 +270,9 @@ class EventLoop {
   /// (h may then be null). One handler per fd; std::logic_error if another one holds it.
   /// Stop watching before closing the fd.
   void watch(int fd, detail::IoHandler* h, std::uint32_t interest);
+  /// Registers / unregisters something to release at close() (see LoopResource).
+  void add_resource(detail::LoopResource* r) noexcept;
+  void remove_resource(detail::LoopResource* r) noexcept;
   /// Number of file descriptors watched (tests, debugging).
   [[nodiscard]] std::size_t watched_fd_count() const noexcept;
 
@@ -306,6 +336,7 @@ class EventLoop {
   std::unique_ptr<detail::Backend> backend_;
   ReadyQueue ready_;
   std::unique_ptr<detail::FdTable> fds_;
+  detail::LoopResource* resources_ = nullptr;
   detail::TimerHeap timers_;
   std::uint64_t timer_seq_ = 0;
   // Cross-thread submissions, guarded by ts_m_.

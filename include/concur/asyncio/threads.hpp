@@ -22,15 +22,28 @@ Coro<R> await_future_coro(futures::Future<R> f) {
     co_return R(co_await f);
   }
 }
+
+/// Submits `call` when first resumed (not when made), then awaits it.
+template <class R, class Call>
+Coro<R> submit_and_await(Call call) {
+  futures::Future<R> f = default_executor().submit(std::move(call));
+  if constexpr (std::is_void_v<R>) {
+    co_await f;
+  } else {
+    co_return R(co_await f);
+  }
+}
 }  // namespace detail
 
 /// Runs `fn(args...)` on the default thread pool and awaits it without blocking the loop
-/// (Python's asyncio.to_thread). Resumed on the loop's thread. Cancelling the caller cancels the
-/// call if it has not started (a started call runs to its end; its result is dropped).
+/// (Python's asyncio.to_thread). Resumed on the loop's thread. Like Python's coroutine, the call
+/// is submitted when the returned Coro first runs: one never awaited, or a task cancelled
+/// before its first step, never calls `fn`. Cancelling the caller cancels the call if it has
+/// not started (a started call runs to its end; its result is dropped).
 template <class F, class... Args>
 auto to_thread(F&& fn, Args&&... args) {
   using R = std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&&...>;
-  return detail::await_future_coro<R>(detail::default_executor().submit(std::forward<F>(fn), std::forward<Args>(args)...));
+  return detail::submit_and_await<R>(concur::detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...));
 }
 
 /// Python's loop.run_in_executor with any futures::Executor.

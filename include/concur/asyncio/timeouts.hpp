@@ -16,6 +16,10 @@ template <class T>
 Coro<T> timeout_at(double when, Coro<T> aw) {
   detail::TaskBase* me = detail::current_task_base();
   if (!me) throw std::logic_error("asyncio::timeout outside of an asyncio task");
+  // As Python: the expiry is told from other cancellations by comparing the request count
+  // after withdrawing ours with the count on entry (not with zero: the task may already be
+  // handling a cancellation); our request is withdrawn however the block ends.
+  const int cancelling_on_entry = me->cancelling();
   auto expired = std::make_shared<bool>(false);
   TimerHandle h = me->loop().call_at(when, [me, expired] {
     *expired = true;
@@ -25,18 +29,21 @@ Coro<T> timeout_at(double when, Coro<T> aw) {
     if constexpr (std::is_void_v<T>) {
       co_await std::move(aw);
       h.cancel();
+      if (*expired) me->uncancel();
       co_return;
     } else {
       T r = co_await std::move(aw);
       h.cancel();
+      if (*expired) me->uncancel();
       co_return r;
     }
   } catch (const CancelledError&) {
     h.cancel();
-    if (*expired && me->uncancel() == 0) throw TimeoutError("asyncio::timeout expired");
+    if (*expired && me->uncancel() <= cancelling_on_entry) throw TimeoutError("asyncio::timeout expired");
     throw;
   } catch (...) {
     h.cancel();
+    if (*expired) me->uncancel();
     throw;
   }
 }

@@ -37,6 +37,42 @@ class InvalidStateError : public Error {
   using Error::Error;
 };
 
+/// An operating-system error (Python's `OSError`): errno() is the error number; the message
+/// says what was attempted and on what ("connect to 127.0.0.1:8080: Connection refused").
+class OSError : public Error {
+ public:
+  OSError(int err, const std::string& what) : Error(what), errno_(err) {}
+  [[nodiscard]] int errno_code() const noexcept { return errno_; }
+
+ private:
+  int errno_;
+};
+/// Python's ConnectionError and its subclasses, picked by errno in make_os_error().
+class ConnectionError : public OSError {
+ public:
+  using OSError::OSError;
+};
+class ConnectionRefusedError : public ConnectionError {
+ public:
+  using ConnectionError::ConnectionError;
+};
+class ConnectionResetError : public ConnectionError {
+ public:
+  using ConnectionError::ConnectionError;
+};
+class ConnectionAbortedError : public ConnectionError {
+ public:
+  using ConnectionError::ConnectionError;
+};
+class BrokenPipeError : public ConnectionError {
+ public:
+  using ConnectionError::ConnectionError;
+};
+/// "what: strerror(err)" as the OSError subclass Python would raise for `err`.
+std::exception_ptr make_os_error(int err, const std::string& what);
+/// Throws make_os_error(err, what).
+[[noreturn]] void throw_os_error(int err, const std::string& what);
+
 /// Several errors at once (Python's `ExceptionGroup`): holds every child error.
 class ExceptionGroup : public Error {
  public:
