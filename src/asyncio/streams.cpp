@@ -31,6 +31,12 @@ struct StreamState {
   [[nodiscard]] std::string_view view() const noexcept { return std::string_view(buf).substr(pos); }
 
   std::string take(std::size_t n) {
+    if (pos == 0 && n == buf.size()) {  // all of it: hand the buffer over, no copy
+      std::string out;
+      out.swap(buf);
+      maybe_resume();
+      return out;
+    }
     std::string out = buf.substr(pos, n);
     pos += n;
     if (pos == buf.size()) {
