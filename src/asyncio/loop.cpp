@@ -304,10 +304,12 @@ Handle EventLoop::call_soon_threadsafe_impl(concur::detail::unique_function fn) 
   s->fn = std::move(fn);
   s->add_ref();  // one for the queue
   {
+    // The wake-up is sent under the lock: once this thread lets go, the loop may drain the
+    // queue, finish, and be destroyed; nothing here may touch the loop after that.
     std::lock_guard g(ts_m_);
     ts_callbacks_.push_back(s);
+    if (!ts_pending_.exchange(true, std::memory_order_acq_rel)) backend_->wakeup();
   }
-  if (!ts_pending_.exchange(true, std::memory_order_acq_rel)) backend_->wakeup();
   return Handle(s);
 }
 
@@ -348,10 +350,10 @@ void EventLoop::schedule_threadsafe(detail::TaskBase* t) {
     schedule(t);
     return;
   }
-  {
-    std::lock_guard g(ts_m_);
-    ts_tasks_.push_back(t);
-  }
+  // Under the lock (see call_soon_threadsafe_impl): the woken task may finish and its loop be
+  // destroyed as soon as the loop thread can drain the queue.
+  std::lock_guard g(ts_m_);
+  ts_tasks_.push_back(t);
   if (!ts_pending_.exchange(true, std::memory_order_acq_rel)) backend_->wakeup();
 }
 

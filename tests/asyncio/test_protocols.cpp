@@ -457,7 +457,8 @@ TEST_P(ProtocolsTest, InteropPythonAsyncioClientAgainstOurServer) {
         "    print((await r.read()).decode(), end='')\n"
         "    w.close()\n"
         "asyncio.run(main())\n";
-    auto proc_out = co_await aio::to_thread([code] {
+    // Named first: GCC 12 destroys a temporary lambda's captures too early inside co_await.
+    auto run_python = [code] {
       std::string cmd = "/usr/bin/python3 -c \"" + code + "\"";
       std::string out;
       if (FILE* f = ::popen(cmd.c_str(), "r")) {
@@ -466,7 +467,8 @@ TEST_P(ProtocolsTest, InteropPythonAsyncioClientAgainstOurServer) {
         ::pclose(f);
       }
       return out;
-    });
+    };
+    std::string proc_out = co_await aio::to_thread(run_python);
     srv.close();
     co_await srv.wait_closed();
     co_return proc_out;
