@@ -2,20 +2,21 @@
 
 namespace concur::asyncio::detail {
 
-MultiWait::MultiWait(std::vector<futures::detail::StateBase*> states, ReturnWhen when, std::int64_t deadline_ns)
-    : states_(std::move(states)), when_(when), deadline_ns_(deadline_ns) {
+MultiWait::MultiWait(std::vector<futures::detail::StateBase*> states, ReturnWhen when, std::int64_t deadline_ns,
+                     bool cancelled_fails)
+    : states_(std::move(states)), when_(when), deadline_ns_(deadline_ns), cancelled_fails_(cancelled_fails) {
   std::size_t done = 0;
   bool failed = false;
   for (auto* s : states_) {
     if (s->done()) ++done;
-    if (s->failed()) failed = true;
+    if (bad(*s)) failed = true;
   }
   done_.store(done, std::memory_order_relaxed);
   failed_.store(failed, std::memory_order_relaxed);
 }
 
 MultiWait::MultiWait(MultiWait&& o) noexcept
-    : states_(std::move(o.states_)), when_(o.when_), deadline_ns_(o.deadline_ns_) {
+    : states_(std::move(o.states_)), when_(o.when_), deadline_ns_(o.deadline_ns_), cancelled_fails_(o.cancelled_fails_) {
   done_.store(o.done_.load(std::memory_order_relaxed), std::memory_order_relaxed);
   failed_.store(o.failed_.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
@@ -50,7 +51,7 @@ bool MultiWait::await_suspend(std::coroutine_handle<> h) {
   for (std::size_t i = 0; i < states_.size(); ++i) {
     nodes_[i].owner = this;
     if (!states_[i]->add_listener(nodes_[i])) {
-      if (states_[i]->failed()) failed_.store(true, std::memory_order_release);
+      if (bad(*states_[i])) failed_.store(true, std::memory_order_release);
       done_.fetch_add(1, std::memory_order_acq_rel);
     }
   }
@@ -69,7 +70,7 @@ bool MultiWait::await_suspend(std::coroutine_handle<> h) {
 }
 
 void MultiWait::on_done(futures::detail::StateBase& s) noexcept {
-  if (s.failed()) failed_.store(true, std::memory_order_release);
+  if (bad(s)) failed_.store(true, std::memory_order_release);
   done_.fetch_add(1, std::memory_order_acq_rel);
   if (satisfied() && !woken_.exchange(true, std::memory_order_acq_rel)) waiter_->wake();
 }
@@ -100,7 +101,7 @@ bool MultiWait::await_resume() {
   bool failed = false;
   for (auto* s : states_) {
     if (s->done()) ++done;
-    if (s->failed()) failed = true;
+    if (bad(*s)) failed = true;
   }
   done_.store(done);
   failed_.store(failed);

@@ -50,7 +50,12 @@ void cancel_unfinished(Task<Ts>&... ts) noexcept {
 /// order), if any. The others may still be pending: their result() would be InvalidStateError.
 template <class T>
 void take_failure(Task<T>& t, std::exception_ptr& first) {
-  if (!first && t.state()->failed()) first = t.exception();
+  if (first) return;
+  if (t.state()->failed()) {
+    first = t.exception();
+  } else if (t.done() && t.cancelled()) {  // Python: a cancelled child counts as raising CancelledError
+    first = std::make_exception_ptr(CancelledError("a gathered task was cancelled"));
+  }
 }
 template <class... Ts>
 void rethrow_first_failure(Task<Ts>&... ts) {
@@ -89,7 +94,7 @@ Outcome<T> gather_outcome(Task<T>& t) {
 template <class... Ts>
 Coro<std::tuple<std::conditional_t<std::is_void_v<Ts>, std::monostate, Ts>...>> gather_tuple(Task<Ts>... ts) {
   try {
-    co_await MultiWait(state_list(ts...), FIRST_EXCEPTION, -1);
+    co_await MultiWait(state_list(ts...), FIRST_EXCEPTION, -1, true);
   } catch (const CancelledError&) {
     cancel_unfinished(ts...);
     throw;
@@ -102,7 +107,7 @@ Coro<std::tuple<std::conditional_t<std::is_void_v<Ts>, std::monostate, Ts>...>> 
 template <class... Ts>
 Coro<void> gather_void(Task<Ts>... ts) {
   try {
-    co_await MultiWait(state_list(ts...), FIRST_EXCEPTION, -1);
+    co_await MultiWait(state_list(ts...), FIRST_EXCEPTION, -1, true);
   } catch (const CancelledError&) {
     cancel_unfinished(ts...);
     throw;
@@ -116,7 +121,7 @@ Coro<std::vector<std::conditional_t<std::is_void_v<T>, std::monostate, T>>> gath
   std::vector<futures::detail::StateBase*> states;
   for (auto& t : ts) states.push_back(t.state());
   try {
-    co_await MultiWait(std::move(states), FIRST_EXCEPTION, -1);
+    co_await MultiWait(std::move(states), FIRST_EXCEPTION, -1, true);
   } catch (const CancelledError&) {
     for (auto& t : ts)
       if (!t.done()) t.cancel();
@@ -134,7 +139,7 @@ Coro<std::vector<Outcome<T>>> gather_outcomes(std::vector<Task<T>> ts, GatherOpt
   std::vector<futures::detail::StateBase*> states;
   for (auto& t : ts) states.push_back(t.state());
   try {
-    co_await MultiWait(std::move(states), options.return_exceptions ? ALL_COMPLETED : FIRST_EXCEPTION, -1);
+    co_await MultiWait(std::move(states), options.return_exceptions ? ALL_COMPLETED : FIRST_EXCEPTION, -1, true);
   } catch (const CancelledError&) {
     for (auto& t : ts)
       if (!t.done()) t.cancel();

@@ -26,8 +26,10 @@ namespace detail {
 /// threads. Cancel safety: cancelling only stops the waiting; the futures are untouched.
 class MultiWait final : public Suspension, public TimerNode {
  public:
-  /// deadline_ns: loop time in ns, or -1 for none.
-  MultiWait(std::vector<futures::detail::StateBase*> states, ReturnWhen when, std::int64_t deadline_ns);
+  /// deadline_ns: loop time in ns, or -1 for none. `cancelled_fails`: with FIRST_EXCEPTION, a
+  /// cancelled future also ends the wait (gather's rule; wait()'s ignores cancellations).
+  MultiWait(std::vector<futures::detail::StateBase*> states, ReturnWhen when, std::int64_t deadline_ns,
+            bool cancelled_fails = false);
   MultiWait(MultiWait&& o) noexcept;
   MultiWait& operator=(const MultiWait&) = delete;
   ~MultiWait();
@@ -44,12 +46,16 @@ class MultiWait final : public Suspension, public TimerNode {
     void fire(futures::detail::StateBase& s) noexcept override { owner->on_done(s); }
   };
   [[nodiscard]] bool satisfied() const noexcept;
+  [[nodiscard]] bool bad(const futures::detail::StateBase& s) const noexcept {
+    return s.failed() || (cancelled_fails_ && s.cancelled());
+  }
   void on_done(futures::detail::StateBase& s) noexcept;
   void detach() noexcept;
   std::vector<futures::detail::StateBase*> states_;
   std::vector<Node> nodes_;
   ReturnWhen when_;
   std::int64_t deadline_ns_;
+  bool cancelled_fails_ = false;
   std::atomic<std::size_t> done_{0};
   std::atomic<bool> failed_{false};
   std::atomic<bool> woken_{false};
