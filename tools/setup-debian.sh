@@ -20,6 +20,10 @@ packages=(
   libcli11-dev nlohmann-json3-dev
   # asyncio: the io_uring backend (the epoll backend needs nothing)
   liburing-dev
+  # asyncio TLS (OpenSSL 3); the openssl command line is a peer in the TLS tests
+  libssl-dev openssl
+  # asyncio: asynchronous DNS (loop.getaddrinfo / getnameinfo)
+  libc-ares-dev
   # lint: .clang-format, .clang-tidy
   clang-format clang-tidy
 )

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -59,13 +60,23 @@ Depot& depot() {
   return *d;
 }
 
-Region take_chunk() {
+/// A region of at least `min_size` bytes to carve blocks from: the rest of a chunk an exited
+/// thread left (too small ones become free blocks of the largest class they can hold), or a
+/// fresh chunk.
+Region take_chunk(std::size_t min_size) {
   Depot& d = depot();
   std::lock_guard<std::mutex> g(d.mu);
-  if (!d.partial.empty()) {
+  while (!d.partial.empty()) {
     Region r = d.partial.back();
     d.partial.pop_back();
-    return r;
+    auto size = static_cast<std::size_t>(r.end - r.begin);
+    if (size >= min_size) return r;
+    if (size >= kGranule) {
+      std::size_t c = std::min(size / kGranule, kClasses) - 1;
+      auto* b = reinterpret_cast<FreeBlock*>(r.begin);
+      b->next = d.heads[c];
+      d.heads[c] = b;
+    }
   }
   if (d.slab.begin == d.slab.end) {
     void* p = ::mmap(nullptr, kSlab, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
@@ -96,7 +107,7 @@ struct Pool {
     if (static_cast<std::size_t>(bump.end - bump.begin) < size) {
       // The rest of the old chunk is smaller than this block; file it under its own class.
       give_rest();
-      bump = take_chunk();
+      bump = take_chunk(size);
     }
     void* p = bump.begin;
     bump.begin += size;
@@ -106,8 +117,7 @@ struct Pool {
   void give_rest() noexcept {
     auto rest = static_cast<std::size_t>(bump.end - bump.begin);
     if (rest >= kGranule) {
-      std::size_t c = rest / kGranule - 1;
-      if (c >= kClasses) c = kClasses - 1;
+      std::size_t c = std::min(rest / kGranule, kClasses) - 1;
       auto* b = reinterpret_cast<FreeBlock*>(bump.begin);
       b->next = heads[c];
       heads[c] = b;

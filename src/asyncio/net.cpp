@@ -6,11 +6,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
-#include "concur/asyncio/threads.hpp"
+#include "concur/asyncio/dns.hpp"
 
 namespace concur::asyncio {
 
@@ -157,34 +158,7 @@ Coro<void> connect_socket(int fd, SocketAddress addr) {
 
 // ---- name resolution -----------------------------------------------------------------------
 
-namespace {
-std::vector<SocketAddress> blocking_getaddrinfo(const std::string& host, int port, int type, bool passive) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = type;
-  hints.ai_flags = AI_ADDRCONFIG | (passive ? AI_PASSIVE : 0);
-  addrinfo* res = nullptr;
-  std::string service = std::to_string(port);
-  int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &res);
-  if (rc != 0) {
-    throw OSError(rc == EAI_SYSTEM ? errno : 0,
-                  "getaddrinfo(" + host + ", " + service + "): " + ::gai_strerror(rc));
-  }
-  std::vector<SocketAddress> out;
-  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
-    SocketAddress a = from_sockaddr(ai->ai_addr, ai->ai_addrlen);
-    if (a.family != AF_INET && a.family != AF_INET6) continue;
-    bool dup = false;
-    for (const auto& o : out) dup = dup || o == a;
-    if (!dup) out.push_back(std::move(a));
-  }
-  ::freeaddrinfo(res);
-  return out;
-}
-}  // namespace
-
 Coro<std::vector<SocketAddress>> resolve(EventLoop& loop, std::string host, int port, int type, bool passive) {
-  (void)loop;
   if (auto a = parse_numeric(host, port)) co_return std::vector<SocketAddress>{*a};
   if (host.empty() && passive) {
     // Every interface: IPv4 and, where available, IPv6 (as Python's create_server).
@@ -206,7 +180,16 @@ Coro<std::vector<SocketAddress>> resolve(EventLoop& loop, std::string host, int 
     }
     co_return out;
   }
-  co_return co_await to_thread(blocking_getaddrinfo, host, port, type, passive);
+  // Names: the loop's asynchronous, cancellable resolver (dns.hpp; GaiError naming the host).
+  GetaddrinfoOptions options;
+  options.type = type;
+  options.flags = passive ? AI_PASSIVE : 0;
+  std::vector<AddrInfo> infos = co_await loop.getaddrinfo(std::move(host), port, options);
+  std::vector<SocketAddress> out;
+  for (auto& info : infos) {
+    if (std::find(out.begin(), out.end(), info.address) == out.end()) out.push_back(std::move(info.address));
+  }
+  co_return out;
 }
 
 }  // namespace detail

@@ -26,6 +26,7 @@ struct StreamState {
   bool lost = false;
   std::exception_ptr lost_error;
   Event closed_event;
+  bool server_side = false;  // made by start_server (start_tls needs to know)
 
   [[nodiscard]] std::size_t size() const noexcept { return buf.size() - pos; }
   [[nodiscard]] std::string_view view() const noexcept { return std::string_view(buf).substr(pos); }
@@ -158,7 +159,9 @@ ProtocolFactory stream_protocol_factory(std::shared_ptr<StreamState>* out_state,
 
 ProtocolFactory stream_server_factory(ClientConnected cb, std::size_t limit) {
   return [cb = std::move(cb), limit]() -> std::unique_ptr<Protocol> {
-    return std::make_unique<StreamProtocol>(std::make_shared<StreamState>(limit), cb);
+    auto s = std::make_shared<StreamState>(limit);
+    s->server_side = true;
+    return std::make_unique<StreamProtocol>(std::move(s), cb);
   };
 }
 
@@ -171,6 +174,9 @@ Coro<std::pair<StreamReader, StreamWriter>> open_connection_impl(std::string hos
   std::shared_ptr<StreamState> state;
   ConnectOptions co;
   co.local_addr = options.local_addr;
+  co.ssl = std::move(options.ssl);
+  co.server_hostname = std::move(options.server_hostname);
+  co.ssl_handshake_timeout = options.ssl_handshake_timeout;
   std::shared_ptr<Transport> t = co_await create_connection_impl(
       get_running_loop(), stream_protocol_factory(&state, options.limit), std::move(host), port, std::move(co));
   co_return streams_of(t, std::move(state));
@@ -178,8 +184,12 @@ Coro<std::pair<StreamReader, StreamWriter>> open_connection_impl(std::string hos
 
 Coro<std::pair<StreamReader, StreamWriter>> open_unix_connection_impl(std::string path, StreamOptions options) {
   std::shared_ptr<StreamState> state;
+  ConnectOptions co;
+  co.ssl = std::move(options.ssl);
+  co.server_hostname = std::move(options.server_hostname);
+  co.ssl_handshake_timeout = options.ssl_handshake_timeout;
   std::shared_ptr<Transport> t = co_await create_unix_connection_impl(
-      get_running_loop(), stream_protocol_factory(&state, options.limit), std::move(path));
+      get_running_loop(), stream_protocol_factory(&state, options.limit), std::move(path), std::move(co));
   co_return streams_of(t, std::move(state));
 }
 
@@ -285,6 +295,16 @@ Coro<void> StreamWriter::drain() {
     if (s->lost_error) std::rethrow_exception(s->lost_error);
     throw ConnectionResetError(0, "Connection lost");
   }
+}
+
+Coro<void> StreamWriter::start_tls(ssl::Context ctx, StartTlsOptions options) {
+  auto s = s_;
+  options.server_side = s->server_side;
+  Protocol* p = detail::protocol_of(*t_);
+  if (!p) throw std::logic_error("StreamWriter::start_tls: the transport has no protocol");
+  std::shared_ptr<Transport> tls = co_await asyncio::start_tls(t_, *p, std::move(ctx), std::move(options));
+  t_ = tls;
+  if (!s->lost) s->transport = tls.get();
 }
 
 Coro<void> StreamWriter::wait_closed() {

@@ -10,12 +10,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <deque>
 #include <stdexcept>
 
 #include "concur/asyncio/locks.hpp"
 #include "concur/asyncio/sleep.hpp"
 #include "net.hpp"
+#include "ssl_layer.hpp"
 
 namespace concur::asyncio::detail {
 
@@ -25,6 +27,14 @@ constexpr std::size_t kReadSize = 256 * 1024;
 constexpr std::size_t kDefaultHigh = 64 * 1024;
 
 bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+
+/// One read buffer per thread, shared by every transport on it: data_received() gets a view
+/// valid only during the call, so nothing else can be using it (and a transport costs no
+/// 256 KiB of its own).
+char* thread_read_buffer() {
+  thread_local std::unique_ptr<char[]> buf(new char[kReadSize]);
+  return buf.get();
+}
 
 // ---- stream transport ------------------------------------------------------------------------
 
@@ -55,8 +65,9 @@ class StreamTransport final : public Transport, public IoHandler, public LoopRes
       local_ = local_of(fd_);
     }
     loop_->add_resource(this);
+    // As Python: connection_made always comes first (it is queued before anything else can
+    // be), so a connection that fails early still gets connection_made, then connection_lost.
     loop_->call_soon([self = self_] {
-      if (self->lost_) return;
       self->made_ = true;
       try {
         self->protocol_->connection_made(*self);
@@ -64,12 +75,20 @@ class StreamTransport final : public Transport, public IoHandler, public LoopRes
         self->fatal(std::current_exception(), "exception in connection_made");
         return;
       }
+      if (self->lost_ || self->closing_) return;
       self->reading_ = true;
       self->update_interest();
     });
   }
 
   Protocol* protocol() noexcept { return protocol_.get(); }
+  /// start_tls: the TLS layer becomes the protocol; returns the old one.
+  std::unique_ptr<Protocol> replace_protocol(std::unique_ptr<Protocol> p) {
+    std::unique_ptr<Protocol> old = std::move(protocol_);
+    protocol_ = std::move(p);
+    buffered_ = dynamic_cast<BufferedProtocol*>(protocol_.get());
+    return old;
+  }
   void set_on_lost(std::function<void()> f) { on_lost_ = std::move(f); }
 
   // ---- Transport ----
@@ -201,8 +220,7 @@ class StreamTransport final : public Transport, public IoHandler, public LoopRes
       buf = s.data();
       cap = s.size();
     } else {
-      if (!rbuf_) rbuf_ = std::make_unique<char[]>(kReadSize);
-      buf = rbuf_.get();
+      buf = thread_read_buffer();
       cap = kReadSize;
     }
     ssize_t n = is_socket_ ? ::recv(fd_, buf, cap, 0) : ::read(fd_, buf, cap);
@@ -338,7 +356,6 @@ class StreamTransport final : public Transport, public IoHandler, public LoopRes
   bool is_socket_;
   std::any pid_;
   SocketAddress peer_, local_;
-  std::unique_ptr<char[]> rbuf_;
   std::string wbuf_;
   std::size_t wpos_ = 0;
   std::size_t high_ = kDefaultHigh, low_ = kDefaultHigh / 4;
@@ -467,11 +484,11 @@ class UdpTransport final : public DatagramTransport, public IoHandler, public Lo
     loop_->watch(fd_, this, want);
   }
   void read_ready() {
-    if (!rbuf_) rbuf_ = std::make_unique<char[]>(65536);
+    char* rbuf = thread_read_buffer();
     for (int i = 0; i < 64 && !lost_ && !closing_; ++i) {  // a bounded batch per readiness
       sockaddr_storage ss{};
       socklen_t len = sizeof ss;
-      ssize_t n = ::recvfrom(fd_, rbuf_.get(), 65536, 0, reinterpret_cast<sockaddr*>(&ss), &len);
+      ssize_t n = ::recvfrom(fd_, rbuf, 65536, 0, reinterpret_cast<sockaddr*>(&ss), &len);
       if (n < 0) {
         if (would_block(errno)) return;
         int err = errno;
@@ -483,7 +500,7 @@ class UdpTransport final : public DatagramTransport, public IoHandler, public Lo
         continue;
       }
       try {
-        protocol_->datagram_received(std::string_view(rbuf_.get(), static_cast<std::size_t>(n)),
+        protocol_->datagram_received(std::string_view(rbuf, static_cast<std::size_t>(n)),
                                      from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len));
       } catch (...) {
         report_unraisable("exception in datagram_received", std::current_exception());
@@ -528,7 +545,6 @@ class UdpTransport final : public DatagramTransport, public IoHandler, public Lo
   bool made_ = false, closing_ = false, lost_ = false;
   int writes_after_lost_ = 0;
   std::deque<Outgoing> queue_;
-  std::unique_ptr<char[]> rbuf_;
   std::shared_ptr<UdpTransport> self_;
 };
 
@@ -536,14 +552,31 @@ class UdpTransport final : public DatagramTransport, public IoHandler, public Lo
 
 std::shared_ptr<Transport> make_stream_transport(EventLoop& loop, int fd, std::unique_ptr<Protocol> protocol,
                                                  bool is_socket, std::any extra_pid) {
+  if (!is_socket) {
+    // write() to a pipe whose reader is gone raises SIGPIPE (sockets use MSG_NOSIGNAL): as
+    // Python does at start-up, ignore it (only if nobody installed a handler), so the write
+    // fails with EPIPE and the protocol gets connection_lost(BrokenPipeError) instead.
+    static const bool ignored = [] {
+      struct sigaction old {};
+      if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
+      return true;
+    }();
+    (void)ignored;
+  }
   auto t = std::make_shared<StreamTransport>(loop, fd, std::move(protocol), is_socket, std::move(extra_pid));
   t->start();
   return t;
 }
 
 Protocol* protocol_of(Transport& t) noexcept {
+  if (Protocol* app = tls_app_protocol_of(t)) return app;
   auto* s = dynamic_cast<StreamTransport*>(&t);
   return s ? s->protocol() : nullptr;
+}
+
+std::unique_ptr<Protocol> replace_protocol(Transport& t, std::unique_ptr<Protocol> p) {
+  auto* s = dynamic_cast<StreamTransport*>(&t);
+  return s ? s->replace_protocol(std::move(p)) : nullptr;
 }
 
 DatagramProtocol* protocol_of(DatagramTransport& t) noexcept {
@@ -572,10 +605,33 @@ Coro<std::shared_ptr<Transport>> connected(std::shared_ptr<Transport> t) {
   }
   co_return t;
 }
+
+TlsParams client_tls_params(const ConnectOptions& o, const std::string& host) {
+  TlsParams p;
+  p.ctx = *o.ssl;
+  p.server_hostname = o.server_hostname ? *o.server_hostname : host;
+  p.handshake_timeout = o.ssl_handshake_timeout;
+  if (p.server_hostname.empty() && p.ctx.check_hostname())
+    throw std::invalid_argument("create_connection: give server_hostname (the TLS context checks host names)");
+  return p;
+}
+
+/// The connected socket `fd` (owned from now on) as a transport for `p`, over TLS when `tls`
+/// is set (then returned once the handshake completed).
+Coro<std::shared_ptr<Transport>> finish_connection(EventLoop& loop, int fd, std::unique_ptr<Protocol> p,
+                                                   std::optional<TlsParams> tls) {
+  if (!tls) return connected(make_stream_transport(loop, fd, std::move(p), true));
+  FdGuard guard(fd);
+  TlsWrapped w = wrap_tls(loop, std::move(p), std::move(*tls));
+  std::shared_ptr<Transport> raw = make_stream_transport(loop, guard.release(), std::move(w.raw_protocol), true);
+  return tls_handshake(std::move(w.app_transport), std::move(raw));
+}
 }  // namespace
 
 Coro<std::shared_ptr<Transport>> create_connection_impl(EventLoop& loop, ProtocolFactory factory, std::string host,
                                                         int port, ConnectOptions options) {
+  std::optional<TlsParams> tls;
+  if (options.ssl) tls = client_tls_params(options, host);
   std::vector<SocketAddress> addrs = co_await resolve(loop, host, port, SOCK_STREAM, false);
   if (addrs.empty()) throw OSError(0, "no address found for " + host);
   std::exception_ptr last;
@@ -606,13 +662,15 @@ Coro<std::shared_ptr<Transport>> create_connection_impl(EventLoop& loop, Protoco
     set_nodelay(fd.get());
     std::unique_ptr<Protocol> p = factory();
     if (!p) throw std::logic_error("create_connection: the protocol factory returned null");
-    co_return co_await connected(make_stream_transport(loop, fd.release(), std::move(p), true));
+    co_return co_await finish_connection(loop, fd.release(), std::move(p), std::move(tls));
   }
   std::rethrow_exception(last);
 }
 
 Coro<std::shared_ptr<Transport>> create_unix_connection_impl(EventLoop& loop, ProtocolFactory factory,
-                                                             std::string path) {
+                                                             std::string path, ConnectOptions options) {
+  std::optional<TlsParams> tls;
+  if (options.ssl) tls = client_tls_params(options, std::string());
   FdGuard fd(make_socket(AF_UNIX, SOCK_STREAM));
   SocketAddress a;
   a.family = AF_UNIX;
@@ -620,7 +678,7 @@ Coro<std::shared_ptr<Transport>> create_unix_connection_impl(EventLoop& loop, Pr
   co_await connect_socket(fd.get(), a);
   std::unique_ptr<Protocol> p = factory();
   if (!p) throw std::logic_error("create_unix_connection: the protocol factory returned null");
-  co_return co_await connected(make_stream_transport(loop, fd.release(), std::move(p), true));
+  co_return co_await finish_connection(loop, fd.release(), std::move(p), std::move(tls));
 }
 
 // ---- servers --------------------------------------------------------------------------------------
@@ -773,7 +831,8 @@ Coro<Server> create_server_impl(EventLoop& loop, ProtocolFactory factory, std::s
   std::vector<SocketAddress> addrs = co_await resolve(loop, host, port, SOCK_STREAM, true);
   auto s = std::make_shared<ServerState>();
   s->loop = &loop;
-  s->factory = std::move(factory);
+  s->factory = options.ssl ? tls_server_factory(std::move(factory), *options.ssl, options.ssl_handshake_timeout)
+                           : std::move(factory);
   s->options = options;
   for (const SocketAddress& a : addrs) {
     SocketAddress bind_to = a;
@@ -796,7 +855,8 @@ Coro<Server> create_unix_server_impl(EventLoop& loop, ProtocolFactory factory, s
     ::unlink(path.c_str());  // a stale socket left by an earlier server
   auto s = std::make_shared<ServerState>();
   s->loop = &loop;
-  s->factory = std::move(factory);
+  s->factory = options.ssl ? tls_server_factory(std::move(factory), *options.ssl, options.ssl_handshake_timeout)
+                           : std::move(factory);
   s->options = options;
   SocketAddress a;
   a.family = AF_UNIX;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "concur/asyncio/coro.hpp"
@@ -22,11 +23,15 @@ class EventLoop;
 template <class T>
 class Task;
 struct DatagramOptions;
+struct SocketAddress;
+struct AddrInfo;
+struct GetaddrinfoOptions;
 
 namespace detail {
 class Backend;
 class TaskBase;
 struct FdTable;
+struct SignalHandlers;
 
 /// Something the loop must release when it closes before it (open transports, servers):
 /// loop_closing() closes its file descriptors without calling back into user code.
@@ -233,6 +238,14 @@ class EventLoop {
   template <class F>
   auto create_datagram_endpoint(F factory, DatagramOptions options);
 
+  // ---- DNS (dns.hpp: asynchronous and cancellable, on c-ares) ----
+  /// Python's loop.getaddrinfo(host, port, family=, type=, proto=, flags=): the addresses of
+  /// `host` (numeric hosts without a lookup). GaiError naming the host. Loop thread.
+  Coro<std::vector<AddrInfo>> getaddrinfo(std::string host, int port);
+  Coro<std::vector<AddrInfo>> getaddrinfo(std::string host, int port, GetaddrinfoOptions options);
+  /// Python's loop.getnameinfo(sockaddr, flags): (host, service). GaiError. Loop thread.
+  Coro<std::pair<std::string, std::string>> getnameinfo(SocketAddress address, int flags = 0);
+
   // ---- file descriptors (Python's add_reader / add_writer) ----
   /// Calls `fn()` on the loop's thread whenever `fd` is readable, until remove_reader(fd).
   /// Replaces an earlier reader callback. The fd must support polling (not a regular file).
@@ -248,6 +261,23 @@ class EventLoop {
     set_fd_callback(fd, detail::io_writable, concur::detail::unique_function(std::forward<F>(fn)));
   }
   bool remove_writer(int fd);
+
+  // ---- Unix signals (Python's add_signal_handler / remove_signal_handler) ----
+  /// Calls `fn()` on the loop's thread (as a call_soon callback) each time signal `sig` is
+  /// delivered to the process, until remove_signal_handler(sig) or close(); replaces an earlier
+  /// handler of `sig` on this loop. Several loops may handle one signal: each is called.
+  /// The process-wide handler only writes the signal number to the loop's non-blocking
+  /// self-pipe (async-signal-safe); signals that arrive while the pipe is full are dropped, and
+  /// the kernel merges repeats of a pending standard signal. The previous disposition of `sig`
+  /// is restored when no loop handles it any more. std::invalid_argument for SIGKILL, SIGSTOP,
+  /// signals out of range or reserved by the C library. Loop thread (or before the loop runs).
+  template <class F>
+  void add_signal_handler(int sig, F&& fn) {
+    add_signal_handler_impl(sig, concur::detail::unique_function(std::forward<F>(fn)));
+  }
+  /// Stops handling `sig` on this loop; false if it had no handler here. A delivery already
+  /// read from the self-pipe but not yet run is dropped.
+  bool remove_signal_handler(int sig);
 
   /// Tasks not done yet (Python's asyncio.all_tasks).
   [[nodiscard]] std::size_t pending_task_count() const noexcept { return tasks_count_; }
@@ -323,6 +353,7 @@ class EventLoop {
   TimerHandle call_at_ns(std::int64_t when_ns, concur::detail::unique_function fn);
   void push_ready(Ready r);
   void set_fd_callback(int fd, std::uint32_t direction, concur::detail::unique_function fn);
+  void add_signal_handler_impl(int sig, concur::detail::unique_function fn);
   void dispatch_io();
   void run_once();
   void drain_threadsafe();
@@ -353,6 +384,7 @@ class EventLoop {
   std::atomic<bool> stopping_{false};
   bool closed_ = false;
   EventLoop* previous_ = nullptr;
+  detail::SignalHandlers* signals_ = nullptr;  // signals.cpp; freed when it is empty or at close()
 };
 
 /// The loop running on this thread; std::logic_error if none (Python's RuntimeError).

@@ -7,10 +7,12 @@
 /// the buffer, so a cancelled (or timed-out) read consumes nothing and the stream stays usable.
 /// A cancelled drain() leaves the data queued in the transport.
 #include <any>
+#include <chrono>
 #include <cstddef>
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -103,6 +105,11 @@ class StreamWriter {
   /// As Transport::get_extra_info ("peername", "sockname", "socket").
   [[nodiscard]] std::any get_extra_info(std::string_view name) const { return t_->get_extra_info(name); }
   [[nodiscard]] Transport& transport() const noexcept { return *t_; }
+  /// Python's StreamWriter.start_tls: upgrades the connection to TLS (the side is the
+  /// stream's: a start_server callback's writer is the server; options.server_side is
+  /// ignored). This writer and its reader go on over TLS; copies of the writer made before
+  /// keep the plain transport, so use this one. Throws the handshake error.
+  Coro<void> start_tls(ssl::Context ctx, StartTlsOptions options = {});
 
  private:
   std::shared_ptr<Transport> t_;
@@ -113,6 +120,12 @@ class StreamWriter {
 struct StreamOptions {
   std::size_t limit = kDefaultStreamLimit;  // readuntil/readline limit, and read flow control
   std::optional<std::pair<std::string, int>> local_addr;
+  /// TLS (see ssl.hpp). open_connection: the client context (server_hostname defaults to the
+  /// host); start_server: the server context (ServerOptions::ssl does the same). With GCC 12,
+  /// fill these in before the co_await, not in a braced list inside it (see ConnectOptions).
+  std::optional<ssl::Context> ssl;
+  std::optional<std::string> server_hostname;
+  std::chrono::nanoseconds ssl_handshake_timeout = std::chrono::seconds(60);
 };
 
 /// Callback of start_server: one task per accepted connection.
@@ -125,6 +138,13 @@ std::pair<StreamReader, StreamWriter> streams_of(const std::shared_ptr<Transport
                                                  std::shared_ptr<StreamState> state);
 Coro<std::pair<StreamReader, StreamWriter>> open_connection_impl(std::string host, int port, StreamOptions options);
 Coro<std::pair<StreamReader, StreamWriter>> open_unix_connection_impl(std::string path, StreamOptions options);
+inline ServerOptions with_stream_tls(ServerOptions options, const StreamOptions& stream) {
+  if (stream.ssl && !options.ssl) {
+    options.ssl = stream.ssl;
+    options.ssl_handshake_timeout = stream.ssl_handshake_timeout;
+  }
+  return options;
+}
 }  // namespace detail
 
 /// Python's asyncio.open_connection. Errors: ConnectionRefusedError and other OSError
@@ -144,13 +164,13 @@ inline Coro<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::str
 template <class F>
 Coro<Server> start_server(F handle, std::string host, int port, StreamOptions stream = {}, ServerOptions options = {}) {
   return create_server(detail::stream_server_factory(ClientConnected(std::move(handle)), stream.limit),
-                       std::move(host), port, options);
+                       std::move(host), port, detail::with_stream_tls(std::move(options), stream));
 }
 /// Python's asyncio.start_unix_server.
 template <class F>
 Coro<Server> start_unix_server(F handle, std::string path, StreamOptions stream = {}, ServerOptions options = {}) {
   return create_unix_server(detail::stream_server_factory(ClientConnected(std::move(handle)), stream.limit),
-                            std::move(path), options);
+                            std::move(path), detail::with_stream_tls(std::move(options), stream));
 }
 
 }  // namespace concur::asyncio

@@ -8,6 +8,7 @@
 /// shared_ptr handles users hold; it owns its protocol. A protocol's `Transport&` stays valid
 /// until connection_lost() returns.
 #include <any>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -20,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "concur/asyncio/ssl.hpp"
 #include "concur/asyncio/task.hpp"
 #include "concur/core/error.hpp"
 
@@ -137,12 +139,33 @@ struct ServerOptions {
   bool reuse_address = true;  // SO_REUSEADDR
   bool reuse_port = false;    // SO_REUSEPORT: several loops may listen on one port
   bool start_serving = true;
+  /// TLS (see ssl.hpp): each accepted connection's protocol gets connection_made once the
+  /// handshake completed; a failing handshake closes that connection and is reported.
+  std::optional<ssl::Context> ssl;
+  std::chrono::nanoseconds ssl_handshake_timeout = std::chrono::seconds(60);
 };
 
 /// Options of create_connection / open_connection.
 struct ConnectOptions {
   /// Local address to bind to first (host, port).
   std::optional<std::pair<std::string, int>> local_addr;
+  /// TLS (see ssl.hpp): the connection is returned once the handshake completed (its error,
+  /// e.g. ssl::SSLCertVerificationError, is thrown otherwise and the socket closed).
+  std::optional<ssl::Context> ssl;
+  /// For SNI and the host name check; unset: the host connected to ("": no SNI, and no host
+  /// name to check). std::optional, as every non-trivial member of these option structs: GCC 12
+  /// destroys an aggregate temporary made inside a co_await expression twice, which is harmless
+  /// only for members left empty. So build options with TLS settings before the co_await:
+  /// `aio::ConnectOptions o; o.ssl = ctx; co_await aio::create_connection(f, host, port, o);`.
+  std::optional<std::string> server_hostname;
+  std::chrono::nanoseconds ssl_handshake_timeout = std::chrono::seconds(60);
+};
+
+/// Options of start_tls.
+struct StartTlsOptions {
+  bool server_side = false;
+  std::optional<std::string> server_hostname;  // client side: for SNI and the host name check
+  std::chrono::nanoseconds ssl_handshake_timeout = std::chrono::seconds(60);
 };
 
 /// Options of create_datagram_endpoint.
@@ -189,7 +212,7 @@ namespace detail {
 Coro<std::shared_ptr<Transport>> create_connection_impl(EventLoop& loop, ProtocolFactory factory, std::string host,
                                                         int port, ConnectOptions options);
 Coro<std::shared_ptr<Transport>> create_unix_connection_impl(EventLoop& loop, ProtocolFactory factory,
-                                                             std::string path);
+                                                             std::string path, ConnectOptions options = {});
 Coro<Server> create_server_impl(EventLoop& loop, ProtocolFactory factory, std::string host, int port,
                                 ServerOptions options);
 Coro<Server> create_unix_server_impl(EventLoop& loop, ProtocolFactory factory, std::string path,
@@ -228,14 +251,15 @@ auto create_connection(F factory, std::string host, int port, ConnectOptions opt
   co_return std::pair<std::shared_ptr<Transport>, P*>(t, static_cast<P*>(detail::protocol_of(*t)));
 }
 
-/// As create_connection, over a Unix domain socket.
+/// As create_connection, over a Unix domain socket (TLS: give options.server_hostname unless
+/// the context's check_hostname is off).
 template <class F>
-auto create_unix_connection(F factory, std::string path)
+auto create_unix_connection(F factory, std::string path, ConnectOptions options = {})
     -> Coro<std::pair<std::shared_ptr<Transport>, typename std::invoke_result_t<F&>::element_type*>> {
   using P = typename std::invoke_result_t<F&>::element_type;
   std::shared_ptr<Transport> t = co_await detail::create_unix_connection_impl(
       get_running_loop(), [f = std::move(factory)]() mutable -> std::unique_ptr<Protocol> { return f(); },
-      std::move(path));
+      std::move(path), std::move(options));
   co_return std::pair<std::shared_ptr<Transport>, P*>(t, static_cast<P*>(detail::protocol_of(*t)));
 }
 
@@ -266,6 +290,14 @@ auto create_datagram_endpoint(F factory, DatagramOptions options)
       [f = std::move(factory)]() mutable -> std::unique_ptr<DatagramProtocol> { return f(); }, std::move(options));
   co_return std::pair<std::shared_ptr<DatagramTransport>, P*>(t, static_cast<P*>(detail::protocol_of(*t)));
 }
+
+/// Python's loop.start_tls: upgrades the open connection `t` (whose protocol is `p`) to TLS and
+/// returns the new transport, once the handshake completed; `p` keeps receiving the
+/// connection's callbacks (decrypted) and must use the returned transport from then on (`t`
+/// stays owned by the layer). Throws the handshake error (the connection is then closed and
+/// `p` gets connection_lost). Cancelled: aborts the connection.
+Coro<std::shared_ptr<Transport>> start_tls(std::shared_ptr<Transport> t, Protocol& p, ssl::Context ctx,
+                                           StartTlsOptions options = {});
 
 // ---- EventLoop members that forward to the functions above ------------------------------
 
