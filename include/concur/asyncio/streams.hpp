@@ -149,28 +149,59 @@ inline ServerOptions with_stream_tls(ServerOptions options, const StreamOptions&
 
 /// Python's asyncio.open_connection. Errors: ConnectionRefusedError and other OSError
 /// subclasses, naming the address. Cancel safety: a cancelled connect leaks nothing.
+///
+/// GCC 12: a braced options temporary inside a `co_await` expression may be destroyed twice
+/// (a compiler bug); name the options first (`aio::StreamOptions o; o.ssl = ctx;`). The forms
+/// without options are safe: their defaults are built here, outside any co_await.
 inline Coro<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, int port,
-                                                                   StreamOptions options = {}) {
+                                                                   StreamOptions options) {
   return detail::open_connection_impl(std::move(host), port, std::move(options));
 }
+inline Coro<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, int port) {
+  StreamOptions defaults;
+  return detail::open_connection_impl(std::move(host), port, std::move(defaults));
+}
 /// Python's asyncio.open_unix_connection.
-inline Coro<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path,
-                                                                        StreamOptions options = {}) {
+inline Coro<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path, StreamOptions options) {
   return detail::open_unix_connection_impl(std::move(path), std::move(options));
+}
+inline Coro<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path) {
+  StreamOptions defaults;
+  return detail::open_unix_connection_impl(std::move(path), std::move(defaults));
 }
 
 /// Python's asyncio.start_server: `handle(reader, writer)` runs as a task per connection. An
 /// exception escaping it is reported (concur::report_unraisable) and closes that connection.
 template <class F>
-Coro<Server> start_server(F handle, std::string host, int port, StreamOptions stream = {}, ServerOptions options = {}) {
+Coro<Server> start_server(F handle, std::string host, int port, StreamOptions stream, ServerOptions options) {
   return create_server(detail::stream_server_factory(ClientConnected(std::move(handle)), stream.limit),
                        std::move(host), port, detail::with_stream_tls(std::move(options), stream));
 }
+template <class F>
+Coro<Server> start_server(F handle, std::string host, int port, StreamOptions stream) {
+  ServerOptions defaults;
+  return start_server(std::move(handle), std::move(host), port, std::move(stream), std::move(defaults));
+}
+template <class F>
+Coro<Server> start_server(F handle, std::string host, int port) {
+  StreamOptions defaults;
+  return start_server(std::move(handle), std::move(host), port, std::move(defaults));
+}
 /// Python's asyncio.start_unix_server.
 template <class F>
-Coro<Server> start_unix_server(F handle, std::string path, StreamOptions stream = {}, ServerOptions options = {}) {
+Coro<Server> start_unix_server(F handle, std::string path, StreamOptions stream, ServerOptions options) {
   return create_unix_server(detail::stream_server_factory(ClientConnected(std::move(handle)), stream.limit),
                             std::move(path), detail::with_stream_tls(std::move(options), stream));
+}
+template <class F>
+Coro<Server> start_unix_server(F handle, std::string path, StreamOptions stream) {
+  ServerOptions defaults;
+  return start_unix_server(std::move(handle), std::move(path), std::move(stream), std::move(defaults));
+}
+template <class F>
+Coro<Server> start_unix_server(F handle, std::string path) {
+  StreamOptions defaults;
+  return start_unix_server(std::move(handle), std::move(path), std::move(defaults));
 }
 
 }  // namespace concur::asyncio

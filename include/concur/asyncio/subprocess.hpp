@@ -102,8 +102,18 @@ class Process {
 /// as Python). Cancel safety: cancelled while waiting for that, the child is killed (the loop
 /// reaps it) and its pipes are closed.
 Coro<Process> create_subprocess_exec(std::string program, std::vector<std::string> args,
-                                     SubprocessOptions options = {});
+                                     SubprocessOptions options);
+/// Without options (built here, outside the caller's co_await: GCC 12 may destroy a braced
+/// temporary there twice — name options before awaiting).
+inline Coro<Process> create_subprocess_exec(std::string program, std::vector<std::string> args) {
+  SubprocessOptions defaults;
+  return create_subprocess_exec(std::move(program), std::move(args), std::move(defaults));
+}
 /// Python's asyncio.create_subprocess_shell: `/bin/sh -c cmd`.
-Coro<Process> create_subprocess_shell(std::string cmd, SubprocessOptions options = {});
+Coro<Process> create_subprocess_shell(std::string cmd, SubprocessOptions options);
+inline Coro<Process> create_subprocess_shell(std::string cmd) {
+  SubprocessOptions defaults;
+  return create_subprocess_shell(std::move(cmd), std::move(defaults));
+}
 
 }  // namespace concur::asyncio

@@ -242,7 +242,7 @@ auto typed_factory(std::function<std::unique_ptr<P>()> f) {
 /// Errors: ConnectionRefusedError and other OSError subclasses (the message names the
 /// address). Cancel safety: a cancelled connect closes its socket; nothing leaks.
 template <class F>
-auto create_connection(F factory, std::string host, int port, ConnectOptions options = {})
+auto create_connection(F factory, std::string host, int port, ConnectOptions options)
     -> Coro<std::pair<std::shared_ptr<Transport>, typename std::invoke_result_t<F&>::element_type*>> {
   using P = typename std::invoke_result_t<F&>::element_type;
   std::shared_ptr<Transport> t = co_await detail::create_connection_impl(
@@ -254,7 +254,7 @@ auto create_connection(F factory, std::string host, int port, ConnectOptions opt
 /// As create_connection, over a Unix domain socket (TLS: give options.server_hostname unless
 /// the context's check_hostname is off).
 template <class F>
-auto create_unix_connection(F factory, std::string path, ConnectOptions options = {})
+auto create_unix_connection(F factory, std::string path, ConnectOptions options)
     -> Coro<std::pair<std::shared_ptr<Transport>, typename std::invoke_result_t<F&>::element_type*>> {
   using P = typename std::invoke_result_t<F&>::element_type;
   std::shared_ptr<Transport> t = co_await detail::create_unix_connection_impl(
@@ -266,7 +266,7 @@ auto create_unix_connection(F factory, std::string path, ConnectOptions options 
 /// Python's loop.create_server: listens on host:port (empty host: every interface; port 0: a
 /// free port) and gives each accepted connection a new `factory()` protocol.
 template <class F>
-Coro<Server> create_server(F factory, std::string host, int port, ServerOptions options = {}) {
+Coro<Server> create_server(F factory, std::string host, int port, ServerOptions options) {
   return detail::create_server_impl(
       get_running_loop(), [f = std::move(factory)]() mutable -> std::unique_ptr<Protocol> { return f(); },
       std::move(host), port, options);
@@ -274,10 +274,33 @@ Coro<Server> create_server(F factory, std::string host, int port, ServerOptions 
 
 /// As create_server, on a Unix domain socket at `path` (a stale socket file there is replaced).
 template <class F>
-Coro<Server> create_unix_server(F factory, std::string path, ServerOptions options = {}) {
+Coro<Server> create_unix_server(F factory, std::string path, ServerOptions options) {
   return detail::create_unix_server_impl(
       get_running_loop(), [f = std::move(factory)]() mutable -> std::unique_ptr<Protocol> { return f(); },
       std::move(path), options);
+}
+
+// The forms without options build their defaults here, outside the caller's co_await (GCC 12
+// may destroy a braced temporary there twice).
+template <class F>
+auto create_connection(F factory, std::string host, int port) {
+  ConnectOptions defaults;
+  return create_connection(std::move(factory), std::move(host), port, std::move(defaults));
+}
+template <class F>
+auto create_unix_connection(F factory, std::string path) {
+  ConnectOptions defaults;
+  return create_unix_connection(std::move(factory), std::move(path), std::move(defaults));
+}
+template <class F>
+Coro<Server> create_server(F factory, std::string host, int port) {
+  ServerOptions defaults;
+  return create_server(std::move(factory), std::move(host), port, std::move(defaults));
+}
+template <class F>
+Coro<Server> create_unix_server(F factory, std::string path) {
+  ServerOptions defaults;
+  return create_unix_server(std::move(factory), std::move(path), std::move(defaults));
 }
 
 /// Python's loop.create_datagram_endpoint (UDP).
