@@ -35,6 +35,10 @@ class Backend {
 };
 
 std::unique_ptr<Backend> make_epoll_backend();
+/// Shared by both backends (io_uring watches fds through an epoll set it polls in its ring).
+void epoll_set_interest(int epfd, int fd, std::uint32_t old_events, std::uint32_t new_events);
+/// Takes what is ready in `epfd` now (no waiting), appending it to `out`; returns how many.
+int epoll_harvest(int epfd, std::vector<IoEvent>& out);
 /// Null where io_uring cannot be used (no kernel support, or forbidden by a sandbox).
 std::unique_ptr<Backend> make_io_uring_backend();
 /// `requested`: "epoll", "io_uring" or empty (CONCUR_ASYNCIO_BACKEND, else the default).

@@ -14,6 +14,12 @@ namespace concur::asyncio::detail {
 
 namespace {
 
+std::uint32_t to_io_events(std::uint32_t e) noexcept {
+  std::uint32_t r = (e & EPOLLIN ? kReadable : 0u) | (e & EPOLLOUT ? kWritable : 0u);
+  if (e & (EPOLLERR | EPOLLHUP)) r |= kIoError | kReadable | kWritable;
+  return r;
+}
+
 class EpollBackend final : public Backend {
  public:
   EpollBackend() {
@@ -36,23 +42,7 @@ class EpollBackend final : public Backend {
   const char* name() const noexcept override { return "epoll"; }
 
   void set_interest(int fd, std::uint32_t old_events, std::uint32_t new_events) override {
-    epoll_event ev{};
-    ev.events = (new_events & kReadable ? EPOLLIN : 0u) | (new_events & kWritable ? EPOLLOUT : 0u);
-    ev.data.fd = fd;
-    int op = old_events == 0 ? EPOLL_CTL_ADD : new_events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
-    if (old_events == 0 && new_events == 0) return;
-    if (::epoll_ctl(epfd_, op, fd, &ev) < 0) {
-      if (op == EPOLL_CTL_DEL && (errno == EBADF || errno == ENOENT)) return;  // already closed
-      if (op == EPOLL_CTL_ADD && errno == EEXIST) {
-        ::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev);
-        return;
-      }
-      if (op == EPOLL_CTL_ADD && errno == EPERM) {
-        throw std::system_error(errno, std::generic_category(),
-                                "this file descriptor does not support polling (a regular file?)");
-      }
-      throw std::system_error(errno, std::generic_category(), "epoll_ctl");
-    }
+    epoll_set_interest(epfd_, fd, old_events, new_events);
   }
 
   void poll(std::int64_t timeout_ns, std::vector<IoEvent>& out) override {
@@ -78,10 +68,7 @@ class EpollBackend final : public Backend {
         }
         continue;
       }
-      std::uint32_t e = events[i].events;
-      std::uint32_t r = (e & EPOLLIN ? kReadable : 0u) | (e & EPOLLOUT ? kWritable : 0u);
-      if (e & (EPOLLERR | EPOLLHUP)) r |= kIoError | kReadable | kWritable;
-      out.push_back({events[i].data.fd, r});
+      out.push_back({events[i].data.fd, to_io_events(events[i].events)});
     }
   }
 
@@ -100,6 +87,33 @@ class EpollBackend final : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> make_epoll_backend() { return std::make_unique<EpollBackend>(); }
+
+void epoll_set_interest(int epfd, int fd, std::uint32_t old_events, std::uint32_t new_events) {
+  if (old_events == 0 && new_events == 0) return;
+  epoll_event ev{};
+  ev.events = (new_events & kReadable ? EPOLLIN : 0u) | (new_events & kWritable ? EPOLLOUT : 0u);
+  ev.data.fd = fd;
+  int op = old_events == 0 ? EPOLL_CTL_ADD : new_events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+  if (::epoll_ctl(epfd, op, fd, &ev) < 0) {
+    if (op == EPOLL_CTL_DEL && (errno == EBADF || errno == ENOENT)) return;  // already closed
+    if (op == EPOLL_CTL_ADD && errno == EEXIST) {
+      ::epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+      return;
+    }
+    if (op == EPOLL_CTL_ADD && errno == EPERM) {
+      throw std::system_error(errno, std::generic_category(),
+                              "this file descriptor does not support polling (a regular file?)");
+    }
+    throw std::system_error(errno, std::generic_category(), "epoll_ctl");
+  }
+}
+
+int epoll_harvest(int epfd, std::vector<IoEvent>& out) {
+  epoll_event events[128];
+  int n = ::epoll_wait(epfd, events, 128, 0);
+  for (int i = 0; i < n; ++i) out.push_back({events[i].data.fd, to_io_events(events[i].events)});
+  return n < 0 ? 0 : n;
+}
 
 std::unique_ptr<Backend> make_backend(const std::string& requested) {
   std::string which = requested;

@@ -4,6 +4,7 @@
 #if defined(CONCUR_HAVE_LIBURING)
 #include <liburing.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -27,6 +28,8 @@ class UringBackend final : public Backend {
     b->ring_mapped();
     b->evfd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (b->evfd_ < 0) return nullptr;
+    b->epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (b->epfd_ < 0) return nullptr;
     if (!b->arm_wakeup()) return nullptr;
     return b;
   }
@@ -36,24 +39,20 @@ class UringBackend final : public Backend {
       io_uring_queue_exit(&ring_);
     }
     if (evfd_ >= 0) ::close(evfd_);
+    if (epfd_ >= 0) ::close(epfd_);
   }
   const char* name() const noexcept override { return "io_uring"; }
 
-  // Each watched fd has at most one one-shot POLL_ADD in flight, tagged (generation << 32 | fd);
-  // a poll replaced or removed bumps the generation, so its late completion is ignored.
-  void set_interest(int fd, std::uint32_t, std::uint32_t new_events) override {
-    if (fd < 0) return;
-    if (static_cast<std::size_t>(fd) >= slots_.size()) slots_.resize(static_cast<std::size_t>(fd) + 64);
-    Slot& s = slots_[static_cast<std::size_t>(fd)];
-    s.interest = new_events;
-    if (s.armed && s.armed_for == new_events) return;
-    if (s.armed) {
-      io_uring_sqe* sqe = get_sqe();
-      io_uring_prep_poll_remove(sqe, tag(fd, s.gen));
-      io_uring_sqe_set_data64(sqe, kIgnoreTag);
-      s.armed = false;
-    }
-    if (new_events != 0) arm(fd, s);
+  // File descriptors are watched through an epoll set (persistent, level-triggered
+  // registrations) whose own fd is polled in the ring with one one-shot POLL_ADD, re-armed
+  // after each harvest. Measured faster than one POLL_ADD per fd and per readiness (bench:
+  // TCP echo): the kernel keeps the per-fd registrations, the ring keeps cheap wake-ups and
+  // timeouts, and a loop with nothing ready on its fds makes no epoll call at all.
+  void set_interest(int fd, std::uint32_t old_events, std::uint32_t new_events) override {
+    epoll_set_interest(epfd_, fd, old_events, new_events);
+    if (old_events == 0 && new_events != 0) ++watched_;
+    if (old_events != 0 && new_events == 0) --watched_;
+    if (watched_ > 0 && !epoll_armed_) arm_epoll();
   }
 
   void poll(std::int64_t timeout_ns, std::vector<IoEvent>& out) override {
@@ -71,39 +70,19 @@ class UringBackend final : public Backend {
     unsigned head;
     unsigned seen = 0;
     bool rearm = false;
+    bool epoll_ready = false;
     io_uring_for_each_cqe(&ring_, head, cqe) {
       ++seen;
       std::uint64_t data = io_uring_cqe_get_data64(cqe);
-      if (data == kWakeTag) {
-        rearm = true;
-        continue;
+      if (data == kWakeTag) rearm = true;
+      if (data == kEpollTag) {
+        epoll_ready = true;
+        epoll_armed_ = false;
       }
-      if (data == kIgnoreTag) continue;
-      auto fd = static_cast<int>(data & 0xffffffffu);
-      auto gen = static_cast<std::uint32_t>(data >> 32);
-      if (static_cast<std::size_t>(fd) >= slots_.size()) continue;
-      Slot& s = slots_[static_cast<std::size_t>(fd)];
-      if (!s.armed || s.gen != gen) continue;  // replaced or removed since
-      s.armed = false;
-      std::uint32_t ready;
-      if (cqe->res < 0) {
-        ready = kIoError | kReadable | kWritable;  // e.g. EBADF: let the handler find out
-      } else {
-        auto e = static_cast<unsigned>(cqe->res);
-        ready = (e & POLLIN ? kReadable : 0u) | (e & POLLOUT ? kWritable : 0u);
-        if (e & (POLLERR | POLLHUP | POLLNVAL)) ready |= kIoError | kReadable | kWritable;
-      }
-      out.push_back({fd, ready});
-      pending_rearm_.push_back(fd);
     }
     io_uring_cq_advance(&ring_, seen);
-    // Level-triggered like epoll: a completed poll is re-armed for what is still wanted (the
-    // handlers run after this returns and may change it through set_interest).
-    for (int fd : pending_rearm_) {
-      Slot& s = slots_[static_cast<std::size_t>(fd)];
-      if (!s.armed && s.interest != 0) arm(fd, s);
-    }
-    pending_rearm_.clear();
+    if (epoll_ready) epoll_harvest(epfd_, out);
+    if (watched_ > 0 && !epoll_armed_) arm_epoll();
     if (rearm) {
       std::uint64_t v;
       while (::read(evfd_, &v, sizeof v) > 0) {
@@ -119,17 +98,8 @@ class UringBackend final : public Backend {
   }
 
  private:
-  static constexpr std::uint64_t kWakeTag = ~std::uint64_t(0);
-  static constexpr std::uint64_t kIgnoreTag = ~std::uint64_t(0) - 1;
-  struct Slot {
-    std::uint32_t interest = 0;
-    std::uint32_t armed_for = 0;
-    std::uint32_t gen = 0;
-    bool armed = false;
-  };
-  static std::uint64_t tag(int fd, std::uint32_t gen) noexcept {
-    return (static_cast<std::uint64_t>(gen) << 32) | static_cast<std::uint32_t>(fd);
-  }
+  static constexpr std::uint64_t kWakeTag = 1;
+  static constexpr std::uint64_t kEpollTag = 2;
   io_uring_sqe* get_sqe() {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     while (!sqe) {  // the submission queue is full: hand it to the kernel and retry
@@ -139,18 +109,15 @@ class UringBackend final : public Backend {
     }
     return sqe;
   }
-  void arm(int fd, Slot& s) {
+  void arm_epoll() {
     io_uring_sqe* sqe = get_sqe();
-    unsigned mask = (s.interest & kReadable ? POLLIN : 0u) | (s.interest & kWritable ? POLLOUT : 0u);
-    io_uring_prep_poll_add(sqe, fd, mask);
-    ++s.gen;
-    if (s.gen == 0) s.gen = 1;
-    io_uring_sqe_set_data64(sqe, tag(fd, s.gen));
-    s.armed = true;
-    s.armed_for = s.interest;
+    io_uring_prep_poll_add(sqe, epfd_, POLLIN);
+    io_uring_sqe_set_data64(sqe, kEpollTag);
+    epoll_armed_ = true;
   }
-  std::vector<Slot> slots_;
-  std::vector<int> pending_rearm_;
+  int epfd_ = -1;
+  std::size_t watched_ = 0;
+  bool epoll_armed_ = false;
   UringBackend() = default;
   /// liburing maps the rings with raw system calls that ThreadSanitizer does not see (its
   /// munmap interceptor never runs), so a ring mapped where another thread's closed ring was
