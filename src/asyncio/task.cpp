@@ -27,7 +27,7 @@ TaskBase::~TaskBase() = default;
 
 bool TaskBase::cancel() noexcept {
   if (finished_) return false;
-  ++cancel_requests_;
+  if (cancel_requests_ < UINT16_MAX) ++cancel_requests_;
   if (waiting_on_) {
     Suspension* s = std::exchange(waiting_on_, nullptr);
     switch (s->cancel()) {

@@ -1,6 +1,7 @@
 #pragma once
 /// \file asyncio.Task, create_task, and the suspension protocol every awaitable follows.
 #include <coroutine>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -115,7 +116,7 @@ class TaskBase {
   std::unique_ptr<std::string> name_;  // null while unnamed: keeps a task small
   std::coroutine_handle<> resume_;     // where to continue
   Suspension* waiting_on_ = nullptr;
-  int cancel_requests_ = 0;
+  std::uint16_t cancel_requests_ = 0;  // with the flags below: one 8-byte slot
 
  protected:
   bool retrieved_ = false;
