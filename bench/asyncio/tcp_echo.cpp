@@ -239,11 +239,16 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
-    if (a == "--seconds") cfg.seconds = std::atof(next().c_str());
-    else if (a == "--conns") cfg.conns = std::atoi(next().c_str());
-    else if (a == "--size") cfg.size = static_cast<std::size_t>(std::atol(next().c_str()));
-    else if (a == "--python") cfg.python = next();
-    else if (a == "--no-python") cfg.with_python = false;
+    if (a == "--seconds")
+      cfg.seconds = std::atof(next().c_str());
+    else if (a == "--conns")
+      cfg.conns = std::atoi(next().c_str());
+    else if (a == "--size")
+      cfg.size = static_cast<std::size_t>(std::atol(next().c_str()));
+    else if (a == "--python")
+      cfg.python = next();
+    else if (a == "--no-python")
+      cfg.with_python = false;
     else {
       std::printf("usage: %s [--seconds S] [--conns N] [--size BYTES] [--python PATH] [--no-python]\n", argv[0]);
       return a == "--help" ? 0 : 2;

@@ -30,9 +30,7 @@ namespace aio = concur::asyncio;
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
-inline double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+inline double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 inline void check(bool ok, const char* what) {
   if (!ok) throw std::runtime_error(what);

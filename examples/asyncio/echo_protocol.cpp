@@ -1,10 +1,10 @@
 // TCP echo in the event-driven style (asyncio.Protocol, as in Twisted/Tornado):
 // callbacks instead of coroutines for the connection's life cycle.
-#include <concur/asyncio.hpp>
-
 #include <cstdio>
 #include <memory>
 #include <string>
+
+#include <concur/asyncio.hpp>
 
 namespace aio = concur::asyncio;
 

@@ -6,11 +6,11 @@
 //       writer.close()
 //   server = await asyncio.start_server(handle, "127.0.0.1", 0)
 //   reader, writer = await asyncio.open_connection("127.0.0.1", port)
-#include <concur/asyncio.hpp>
-
 #include <cstdio>
 #include <string>
 #include <vector>
+
+#include <concur/asyncio.hpp>
 
 namespace aio = concur::asyncio;
 

@@ -1,10 +1,10 @@
 // UDP with asyncio.DatagramProtocol: an echo server and a client on loopback.
-#include <concur/asyncio.hpp>
-
 #include <any>
 #include <cstdio>
 #include <memory>
 #include <string>
+
+#include <concur/asyncio.hpp>
 
 namespace aio = concur::asyncio;
 
@@ -29,7 +29,8 @@ struct Client : aio::DatagramProtocol {
 aio::Coro<int> amain() {
   aio::DatagramOptions server_opts;
   server_opts.local_addr = std::make_pair(std::string("127.0.0.1"), 0);
-  auto [server, sp] = co_await aio::create_datagram_endpoint([] { return std::make_unique<EchoServer>(); }, server_opts);
+  auto [server, sp] =
+      co_await aio::create_datagram_endpoint([] { return std::make_unique<EchoServer>(); }, server_opts);
   int port = std::any_cast<aio::SocketAddress>(server->get_extra_info("sockname")).port;
 
   aio::DatagramOptions client_opts;

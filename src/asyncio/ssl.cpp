@@ -13,8 +13,9 @@
 #include <climits>
 #include <stdexcept>
 
-#include "concur/asyncio/locks.hpp"
 #include "ssl_layer.hpp"
+
+#include "concur/asyncio/locks.hpp"
 
 namespace concur::asyncio::ssl {
 
@@ -130,7 +131,8 @@ VerifyMode Context::verify_mode() const noexcept { return impl_->verify_mode; }
 void Context::set_alpn_protocols(const std::vector<std::string>& protocols) {
   std::string wire;
   for (const auto& p : protocols) {
-    if (p.empty() || p.size() > 255) throw std::invalid_argument("set_alpn_protocols: a protocol name is 1 to 255 bytes");
+    if (p.empty() || p.size() > 255)
+      throw std::invalid_argument("set_alpn_protocols: a protocol name is 1 to 255 bytes");
     wire += static_cast<char>(p.size());
     wire += p;
   }
@@ -212,7 +214,8 @@ class TlsTransport final : public Transport {
       SSL_set_accept_state(ssl_);
       int flags = SSL_VERIFY_NONE;
       if (mode == ssl::CERT_OPTIONAL) flags = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
-      if (mode == ssl::CERT_REQUIRED) flags = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_CLIENT_ONCE;
+      if (mode == ssl::CERT_REQUIRED)
+        flags = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_CLIENT_ONCE;
       SSL_set_verify(ssl_, flags, nullptr);
     } else {
       SSL_set_connect_state(ssl_);
@@ -273,13 +276,13 @@ class TlsTransport final : public Transport {
     auto keep = me();
     peer_eof_ = true;
     if (state_ == State::handshake) {
-      fail_handshake(std::make_exception_ptr(
-                         ConnectionResetError(ECONNRESET, "TLS handshake with " + describe() + ": connection closed by the peer")),
+      fail_handshake(std::make_exception_ptr(ConnectionResetError(
+                         ECONNRESET, "TLS handshake with " + describe() + ": connection closed by the peer")),
                      false);
       return false;
     }
     if (state_ == State::wrapped) {
-      do_read();  // delivers what is left, then the EOF (unless reading is paused)
+      do_read();    // delivers what is left, then the EOF (unless reading is paused)
       return true;  // the layer closes the socket once the EOF reached the application
     }
     return false;
@@ -482,10 +485,10 @@ class TlsTransport final : public Transport {
       } else {
         reason = X509_verify_cert_error_string(vr);
       }
-      return std::make_exception_ptr(ssl::SSLCertVerificationError(
-          "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: " + reason + " (TLS handshake with " +
-              describe() + ")",
-          vr, reason));
+      return std::make_exception_ptr(
+          ssl::SSLCertVerificationError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: " + reason +
+                                            " (TLS handshake with " + describe() + ")",
+                                        vr, reason));
     }
     return std::make_exception_ptr(ssl::SSLError(
         "TLS handshake with " + describe() + " failed: " + (errs.empty() ? std::string("unknown error") : errs), code));
@@ -568,9 +571,9 @@ class TlsTransport final : public Transport {
     double secs = std::chrono::duration<double>(params_.handshake_timeout).count();
     char buf[32];
     std::snprintf(buf, sizeof buf, "%g", secs);
-    fail_handshake(std::make_exception_ptr(ConnectionAbortedError(
-                       ETIMEDOUT, "TLS handshake with " + describe() + " is taking longer than " + buf +
-                                      " seconds: aborting the connection")),
+    fail_handshake(std::make_exception_ptr(ConnectionAbortedError(ETIMEDOUT, "TLS handshake with " + describe() +
+                                                                                 " is taking longer than " + buf +
+                                                                                 " seconds: aborting the connection")),
                    false);
   }
 
@@ -785,7 +788,8 @@ namespace concur::asyncio {
 Coro<std::shared_ptr<Transport>> start_tls(std::shared_ptr<Transport> t, Protocol& p, ssl::Context ctx,
                                            StartTlsOptions options) {
   if (!t) throw std::invalid_argument("start_tls: no transport");
-  if (dynamic_cast<detail::TlsTransport*>(t.get())) throw std::invalid_argument("start_tls: the transport is already TLS");
+  if (dynamic_cast<detail::TlsTransport*>(t.get()))
+    throw std::invalid_argument("start_tls: the transport is already TLS");
   if (detail::protocol_of(*t) != &p) throw std::invalid_argument("start_tls: `p` must be the transport's protocol");
   if (t->is_closing()) throw ConnectionResetError(0, "start_tls: the transport is closing");
   detail::TlsParams params;

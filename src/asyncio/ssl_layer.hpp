@@ -22,7 +22,7 @@ struct TlsParams {
 };
 
 struct TlsWrapped {
-  std::unique_ptr<Protocol> raw_protocol;   // give this to the socket's transport
+  std::unique_ptr<Protocol> raw_protocol;    // give this to the socket's transport
   std::shared_ptr<Transport> app_transport;  // what the application sees
 };
 

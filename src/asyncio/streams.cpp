@@ -17,7 +17,7 @@ struct StreamState {
   std::size_t pos = 0;  // bytes of buf already consumed
   bool eof = false;
   std::exception_ptr error;
-  Event data_event;  // set when data, EOF or an error arrives
+  Event data_event;                // set when data, EOF or an error arrives
   Transport* transport = nullptr;  // valid until connection_lost
   bool read_paused = false;
   // Writer side.
@@ -249,8 +249,7 @@ Coro<std::string> StreamReader::readuntil(std::string separator) {
     std::string_view v = s->view();
     std::size_t at = v.find(separator, searched);
     if (at != std::string_view::npos) {
-      if (at > s->limit)
-        throw LimitOverrunError("separator is found, but chunk is longer than the limit", at);
+      if (at > s->limit) throw LimitOverrunError("separator is found, but chunk is longer than the limit", at);
       co_return s->take(at + separator.size());
     }
     if (v.size() >= separator.size()) searched = v.size() - separator.size() + 1;

@@ -255,8 +255,7 @@ struct ProcessState final : IoHandler, LoopResource, std::enable_shared_from_thi
 
 namespace {
 
-Process spawn(EventLoop& loop, const std::string& program, std::vector<std::string> argv,
-              const SubprocessOptions& o) {
+Process spawn(EventLoop& loop, const std::string& program, std::vector<std::string> argv, const SubprocessOptions& o) {
   std::string path = find_program(program, o.env);
   const int spec[3] = {o.stdin_, o.stdout_, o.stderr_};
   FdSet owned;
@@ -316,7 +315,8 @@ Process spawn(EventLoop& loop, const std::string& program, std::vector<std::stri
     if (rc != 0) throw_os_error(rc, what);
   };
   for (int i = 0; i < 3; ++i)
-    if (child_fd[i] >= 0) check(::posix_spawn_file_actions_adddup2(&fa, child_fd[i], i), "posix_spawn_file_actions_adddup2");
+    if (child_fd[i] >= 0)
+      check(::posix_spawn_file_actions_adddup2(&fa, child_fd[i], i), "posix_spawn_file_actions_adddup2");
   if (stderr_to_stdout) check(::posix_spawn_file_actions_adddup2(&fa, 1, 2), "posix_spawn_file_actions_adddup2");
   if (o.cwd) check(::posix_spawn_file_actions_addchdir_np(&fa, o.cwd->c_str()), "posix_spawn_file_actions_addchdir_np");
   // The child starts with no blocked signals and SIGPIPE / SIGXFSZ at their defaults (this
@@ -371,7 +371,8 @@ Process spawn(EventLoop& loop, const std::string& program, std::vector<std::stri
     auto proto = std::make_unique<PipeProtocol>(factory(), i == 0, ps->unconnected);
     owned.release(fd);
     ++*ps->unconnected;
-    std::shared_ptr<Transport> t = make_stream_transport(loop, fd, std::move(proto), false, std::any(static_cast<int>(pid)));
+    std::shared_ptr<Transport> t =
+        make_stream_transport(loop, fd, std::move(proto), false, std::any(static_cast<int>(pid)));
     ps->pipes.push_back(t);
     if (i == 0) {
       ps->in.emplace(t, st);

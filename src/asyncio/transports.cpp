@@ -14,10 +14,11 @@
 #include <deque>
 #include <stdexcept>
 
-#include "concur/asyncio/locks.hpp"
-#include "concur/asyncio/sleep.hpp"
 #include "net.hpp"
 #include "ssl_layer.hpp"
+
+#include "concur/asyncio/locks.hpp"
+#include "concur/asyncio/sleep.hpp"
 
 namespace concur::asyncio::detail {
 
@@ -407,7 +408,8 @@ class UdpTransport final : public DatagramTransport, public IoHandler, public Lo
       return;
     }
     if (connected_ && to) throw std::invalid_argument("sendto: the transport is connected; omit the address");
-    if (!connected_ && !to) throw std::invalid_argument("sendto: an address is needed (the transport is not connected)");
+    if (!connected_ && !to)
+      throw std::invalid_argument("sendto: an address is needed (the transport is not connected)");
     if (queue_.empty()) {
       int err = send_one(data, to);
       if (err == 0) return;
@@ -422,8 +424,10 @@ class UdpTransport final : public DatagramTransport, public IoHandler, public Lo
   void close() override {
     if (closing_) return;
     closing_ = true;
-    if (queue_.empty()) schedule_lost(nullptr);
-    else update_interest();
+    if (queue_.empty())
+      schedule_lost(nullptr);
+    else
+      update_interest();
   }
   void abort() override {
     queue_.clear();
@@ -646,7 +650,8 @@ Coro<std::shared_ptr<Transport>> create_connection_impl(EventLoop& loop, Protoco
           if (l.family != a.family) continue;
           sockaddr_storage ss{};
           socklen_t len = to_sockaddr(l, ss);
-          if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0) throw_os_error(errno, "bind to " + l.to_string());
+          if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0)
+            throw_os_error(errno, "bind to " + l.to_string());
           bound = true;
           break;
         }
@@ -667,8 +672,8 @@ Coro<std::shared_ptr<Transport>> create_connection_impl(EventLoop& loop, Protoco
   std::rethrow_exception(last);
 }
 
-Coro<std::shared_ptr<Transport>> create_unix_connection_impl(EventLoop& loop, ProtocolFactory factory,
-                                                             std::string path, ConnectOptions options) {
+Coro<std::shared_ptr<Transport>> create_unix_connection_impl(EventLoop& loop, ProtocolFactory factory, std::string path,
+                                                             ConnectOptions options) {
   std::optional<TlsParams> tls;
   if (options.ssl) tls = client_tls_params(options, std::string());
   FdGuard fd(make_socket(AF_UNIX, SOCK_STREAM));
@@ -870,8 +875,7 @@ Coro<Server> create_unix_server_impl(EventLoop& loop, ProtocolFactory factory, s
   co_return finish_server(loop, std::move(s));
 }
 
-Coro<std::shared_ptr<DatagramTransport>> create_datagram_endpoint_impl(EventLoop& loop,
-                                                                       DatagramProtocolFactory factory,
+Coro<std::shared_ptr<DatagramTransport>> create_datagram_endpoint_impl(EventLoop& loop, DatagramProtocolFactory factory,
                                                                        DatagramOptions options) {
   std::optional<SocketAddress> local, remote;
   if (options.remote_addr) {
@@ -898,7 +902,8 @@ Coro<std::shared_ptr<DatagramTransport>> create_datagram_endpoint_impl(EventLoop
   if (local) {
     sockaddr_storage ss{};
     socklen_t len = to_sockaddr(*local, ss);
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0) throw_os_error(errno, "bind to " + local->to_string());
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0)
+      throw_os_error(errno, "bind to " + local->to_string());
   }
   if (remote) {
     sockaddr_storage ss{};

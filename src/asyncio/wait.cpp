@@ -16,7 +16,10 @@ MultiWait::MultiWait(std::vector<futures::detail::StateBase*> states, ReturnWhen
 }
 
 MultiWait::MultiWait(MultiWait&& o) noexcept
-    : states_(std::move(o.states_)), when_(o.when_), deadline_ns_(o.deadline_ns_), cancelled_fails_(o.cancelled_fails_) {
+    : states_(std::move(o.states_)),
+      when_(o.when_),
+      deadline_ns_(o.deadline_ns_),
+      cancelled_fails_(o.cancelled_fails_) {
   done_.store(o.done_.load(std::memory_order_relaxed), std::memory_order_relaxed);
   failed_.store(o.failed_.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }

@@ -2,11 +2,10 @@
 
 #include <cxxabi.h>
 
-#include <cerrno>
-#include <cstring>
-
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <typeinfo>
 
 namespace concur {

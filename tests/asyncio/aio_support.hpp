@@ -1,7 +1,7 @@
 #pragma once
 // Shared by the asyncio tests: the backends to run each loop test with, and an unraisable hook
 // that records what it is given.
-#include <gtest/gtest.h>
+#include <dirent.h>
 
 #include <chrono>
 #include <exception>
@@ -9,10 +9,36 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "concur/asyncio.hpp"
 #include "concur/core/error.hpp"
 
 namespace concur::test {
+
+/// Open file descriptors of this process (the networking tests check none leak).
+inline int open_fd_count() {
+  int n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+    ::closedir(d);
+  }
+  return n - 1;  // the directory stream itself
+}
+
+/// ASSERT_* cannot be used in a coroutine (it returns); this one co_returns from a Coro<void>.
+#define CO_ASSERT_EQ(a, b)        \
+  do {                            \
+    EXPECT_EQ(a, b);              \
+    if (!((a) == (b))) co_return; \
+  } while (0)
+
+/// Yields to the loop `n` times, then returns `v`: completion order set by iteration counts.
+inline concur::asyncio::Coro<int> yields(int n, int v) {
+  using namespace std::chrono_literals;
+  for (int i = 0; i < n; ++i) co_await concur::asyncio::sleep(0s);
+  co_return v;
+}
 
 /// Lets every ready task run until it blocks again.
 inline concur::asyncio::Coro<void> settle(int rounds = 5) {
@@ -27,6 +53,15 @@ inline const std::vector<std::string>& loop_backends() {
 }
 
 inline std::string backend_param_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
+
+/// A test run once per backend: run_main(f) runs the coroutine f() on a new loop of GetParam().
+class BackendTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  template <class F>
+  auto run_main(F&& f) {
+    return concur::asyncio::run(f(), concur::asyncio::LoopOptions{.backend = GetParam()});
+  }
+};
 
 /// Records every report_unraisable() call while alive (restores the default hook after).
 class UnraisableRecorder {

@@ -36,19 +36,11 @@ namespace aio = concur::asyncio;
     co_return;                            \
   } else                                  \
     (void)0
-#define CO_ASSERT_EQ(a, b) CO_ASSERT_TRUE((a) == (b))
 using namespace std::chrono_literals;
 
 namespace {
 
-int open_fd_count() {
-  int n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
-    ::closedir(d);
-  }
-  return n - 1;  // the directory stream itself
-}
+using concur::test::open_fd_count;
 
 /// A DNS server on 127.0.0.1 (UDP, a free port) answering from a fixed table:
 ///   a.fake.test     A 127.0.0.1
@@ -187,14 +179,10 @@ class FakeDnsServer {
   std::thread thread_;
 };
 
-class DnsTest : public ::testing::TestWithParam<std::string> {
+class DnsTest : public concur::test::BackendTest {
  protected:
   void SetUp() override { fds_before_ = open_fd_count(); }
   void TearDown() override { EXPECT_EQ(open_fd_count(), fds_before_) << "file descriptors leaked"; }
-  template <class F>
-  auto run_main(F&& f) {
-    return aio::run(f(), aio::LoopOptions{.backend = GetParam()});
-  }
   int fds_before_ = 0;
 };
 

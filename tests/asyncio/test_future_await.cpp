@@ -18,13 +18,7 @@ using concur::CancelledError;
 using namespace std::chrono_literals;
 
 namespace {
-class FutureAwaitTest : public ::testing::TestWithParam<std::string> {
- protected:
-  template <class F>
-  auto run_main(F&& f) {
-    return aio::run(f(), aio::LoopOptions{.backend = GetParam()});
-  }
-};
+class FutureAwaitTest : public concur::test::BackendTest {};
 
 int slow_square(int x) {
   std::this_thread::sleep_for(50ms);

@@ -22,28 +22,11 @@ namespace cf = concur::futures;
 using concur::CancelledError;
 using namespace std::chrono_literals;
 
-// ASSERT_* cannot be used in a coroutine (it returns); this one co_returns from a Coro<void>.
-#define CO_ASSERT_EQ(a, b) \
-  do {                     \
-    EXPECT_EQ(a, b);       \
-    if (!((a) == (b))) co_return; \
-  } while (0)
-
 namespace {
 
-class GatherTest : public ::testing::TestWithParam<std::string> {
- protected:
-  template <class F>
-  auto run_main(F&& f) {
-    return aio::run(f(), aio::LoopOptions{.backend = GetParam()});
-  }
-};
+class GatherTest : public concur::test::BackendTest {};
 
-/// Yields to the loop `n` times, then returns `v`: completion order set by iteration counts.
-aio::Coro<int> yields(int n, int v) {
-  for (int i = 0; i < n; ++i) co_await aio::sleep(0s);
-  co_return v;
-}
+using concur::test::yields;
 aio::Coro<std::string> yields_str(int n, std::string v) {
   for (int i = 0; i < n; ++i) co_await aio::sleep(0s);
   co_return v;

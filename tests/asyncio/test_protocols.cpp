@@ -27,23 +27,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-int open_fd_count() {
-  int n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
-    ::closedir(d);
-  }
-  return n - 1;
-}
+using concur::test::open_fd_count;
 
-class ProtocolsTest : public ::testing::TestWithParam<std::string> {
+class ProtocolsTest : public concur::test::BackendTest {
  protected:
   void SetUp() override { fds_before_ = open_fd_count(); }
   void TearDown() override { EXPECT_EQ(open_fd_count(), fds_before_) << "file descriptors leaked"; }
-  template <class F>
-  auto run_main(F&& f) {
-    return aio::run(f(), aio::LoopOptions{.backend = GetParam()});
-  }
   int fds_before_ = 0;
 };
 
@@ -87,7 +76,8 @@ TEST_P(ProtocolsTest, EchoServerWithProtocols) {
   std::string got = run_main([]() -> aio::Coro<std::string> {
     aio::EventLoop& loop = aio::get_running_loop();
     aio::Server srv = co_await loop.create_server([] { return std::make_unique<Echo>(); }, "127.0.0.1", 0);
-    auto [tr, proto] = co_await loop.create_connection([] { return std::make_unique<Collector>(); }, "127.0.0.1", srv.port());
+    auto [tr, proto] =
+        co_await loop.create_connection([] { return std::make_unique<Collector>(); }, "127.0.0.1", srv.port());
     EXPECT_TRUE(proto->made);
     tr->write("hello ");
     tr->writelines({"pro", "to", "cols"});
@@ -113,7 +103,8 @@ TEST_P(ProtocolsTest, EofReceivedFalseClosesAndLostFollows) {
       }
     };
     aio::Server srv = co_await aio::create_server([] { return std::make_unique<Closer>(); }, "127.0.0.1", 0);
-    auto [tr, proto] = co_await aio::create_connection([] { return std::make_unique<Collector>(); }, "127.0.0.1", srv.port());
+    auto [tr, proto] =
+        co_await aio::create_connection([] { return std::make_unique<Collector>(); }, "127.0.0.1", srv.port());
     co_await proto->done.wait();
     EXPECT_EQ(proto->data, "bye");
     EXPECT_TRUE(proto->eof);
@@ -132,7 +123,8 @@ TEST_P(ProtocolsTest, PauseAndResumeReading) {
       }
     };
     aio::Server srv = co_await aio::create_server([] { return std::make_unique<Sender>(); }, "127.0.0.1", 0);
-    auto [tr, proto] = co_await aio::create_connection([] { return std::make_unique<Collector>(); }, "127.0.0.1", srv.port());
+    auto [tr, proto] =
+        co_await aio::create_connection([] { return std::make_unique<Collector>(); }, "127.0.0.1", srv.port());
     tr->pause_reading();
     EXPECT_FALSE(tr->is_reading());
     co_await aio::sleep(20ms);
@@ -161,9 +153,10 @@ TEST_P(ProtocolsTest, WriteFlowControlCallsPauseAndResumeWriting) {
       }
       void connection_lost(std::exception_ptr) override { *slot = nullptr; }
     };
-    aio::Server srv = co_await aio::create_server(
-        [&] { return std::make_unique<Holder>(&server_side, &server_made); }, "127.0.0.1", 0);
-    auto [tr, proto] = co_await aio::create_connection([] { return std::make_unique<Collector>(); }, "127.0.0.1", srv.port());
+    aio::Server srv = co_await aio::create_server([&] { return std::make_unique<Holder>(&server_side, &server_made); },
+                                                  "127.0.0.1", 0);
+    auto [tr, proto] =
+        co_await aio::create_connection([] { return std::make_unique<Collector>(); }, "127.0.0.1", srv.port());
     co_await server_made.wait();
     tr->set_write_buffer_limits(32 * 1024);
     EXPECT_EQ(tr->get_write_buffer_limits(), std::make_pair(std::size_t(8 * 1024), std::size_t(32 * 1024)));
@@ -198,7 +191,8 @@ TEST_P(ProtocolsTest, BufferedProtocolReadsIntoItsOwnBuffer) {
       }
     };
     aio::Server srv = co_await aio::create_server([] { return std::make_unique<Sender>(); }, "127.0.0.1", 0);
-    auto [tr, proto] = co_await aio::create_connection([] { return std::make_unique<Buffered>(); }, "127.0.0.1", srv.port());
+    auto [tr, proto] =
+        co_await aio::create_connection([] { return std::make_unique<Buffered>(); }, "127.0.0.1", srv.port());
     co_await proto->done.wait();
     srv.close();
     co_await srv.wait_closed();
@@ -217,8 +211,10 @@ TEST_P(ProtocolsTest, ExceptionInDataReceivedClosesWithThatError) {
       void connection_lost(std::exception_ptr) override { lost->set(); }
     };
     aio::Event server_lost;
-    aio::Server srv = co_await aio::create_server([&] { return std::make_unique<Thrower>(&server_lost); }, "127.0.0.1", 0);
-    auto [tr, proto] = co_await aio::create_connection([] { return std::make_unique<Collector>(); }, "127.0.0.1", srv.port());
+    aio::Server srv =
+        co_await aio::create_server([&] { return std::make_unique<Thrower>(&server_lost); }, "127.0.0.1", 0);
+    auto [tr, proto] =
+        co_await aio::create_connection([] { return std::make_unique<Collector>(); }, "127.0.0.1", srv.port());
     tr->write("x");
     co_await server_lost.wait();
     co_await proto->done.wait();  // the server side closed
@@ -232,7 +228,8 @@ TEST_P(ProtocolsTest, ExceptionInDataReceivedClosesWithThatError) {
 TEST_P(ProtocolsTest, AbortDropsBufferedDataAndLostFollows) {
   run_main([]() -> aio::Coro<void> {
     aio::Server srv = co_await aio::create_server([] { return std::make_unique<Echo>(); }, "127.0.0.1", 0);
-    auto [tr, proto] = co_await aio::create_connection([] { return std::make_unique<Collector>(); }, "127.0.0.1", srv.port());
+    auto [tr, proto] =
+        co_await aio::create_connection([] { return std::make_unique<Collector>(); }, "127.0.0.1", srv.port());
     tr->abort();
     EXPECT_TRUE(tr->is_closing());
     tr->write("ignored after abort");  // no error, no effect
@@ -357,7 +354,8 @@ TEST_P(ProtocolsTest, AddReaderAndAddWriterOnAPipe) {
 TEST_P(ProtocolsTest, TransportFdCannotAlsoTakeAReader) {
   run_main([]() -> aio::Coro<void> {
     aio::Server srv = co_await aio::create_server([] { return std::make_unique<Echo>(); }, "127.0.0.1", 0);
-    auto [tr, proto] = co_await aio::create_connection([] { return std::make_unique<Collector>(); }, "127.0.0.1", srv.port());
+    auto [tr, proto] =
+        co_await aio::create_connection([] { return std::make_unique<Collector>(); }, "127.0.0.1", srv.port());
     int fd = std::any_cast<int>(tr->get_extra_info("socket"));
     EXPECT_THROW(aio::get_running_loop().add_reader(fd, [] {}), std::logic_error);
     tr->close();
@@ -451,7 +449,9 @@ TEST_P(ProtocolsTest, InteropPythonAsyncioClientAgainstOurServer) {
     std::string code =
         "import asyncio\n"
         "async def main():\n"
-        "    r, w = await asyncio.open_connection('127.0.0.1', " + std::to_string(srv.port()) + ")\n"
+        "    r, w = await asyncio.open_connection('127.0.0.1', " +
+        std::to_string(srv.port()) +
+        ")\n"
         "    w.write(b'hi from python\\n')\n"
         "    await w.drain()\n"
         "    print((await r.read()).decode(), end='')\n"

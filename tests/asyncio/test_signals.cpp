@@ -24,14 +24,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-int open_fd_count() {
-  int n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
-    ::closedir(d);
-  }
-  return n - 1;  // the directory stream itself
-}
+using concur::test::open_fd_count;
 
 std::atomic<int> g_previous_calls{0};
 void previous_handler(int) { g_previous_calls.fetch_add(1); }
@@ -63,14 +56,10 @@ class Disposition {
   int sig_;
 };
 
-class SignalsTest : public ::testing::TestWithParam<std::string> {
+class SignalsTest : public concur::test::BackendTest {
  protected:
   void SetUp() override { fds_before_ = open_fd_count(); }
   void TearDown() override { EXPECT_EQ(open_fd_count(), fds_before_) << "file descriptors leaked"; }
-  template <class F>
-  auto run_main(F&& f) {
-    return aio::run(f(), aio::LoopOptions{.backend = GetParam()});
-  }
   int fds_before_ = 0;
 };
 
@@ -138,7 +127,7 @@ aio::Coro<void> remove_stops_it(int* calls) {
   EXPECT_TRUE(loop.remove_signal_handler(SIGUSR1));
   EXPECT_FALSE(loop.remove_signal_handler(SIGUSR1));
   EXPECT_EQ(current_handler(SIGUSR1), &previous_handler);  // the previous disposition is back
-  ::raise(SIGUSR1);  // reaches the previous handler only
+  ::raise(SIGUSR1);                                        // reaches the previous handler only
   co_await aio::sleep(50ms);
   EXPECT_EQ(*calls, 1);
   EXPECT_EQ(g_previous_calls.load(), 1);

@@ -12,13 +12,7 @@ using concur::CancelledError;
 using namespace std::chrono_literals;
 
 namespace {
-class SleepTest : public ::testing::TestWithParam<std::string> {
- protected:
-  template <class F>
-  auto run_main(F&& f) {
-    return aio::run(f(), aio::LoopOptions{.backend = GetParam()});
-  }
-};
+class SleepTest : public concur::test::BackendTest {};
 }  // namespace
 
 TEST_P(SleepTest, WakesInDeadlineOrder) {

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -25,8 +26,6 @@
 #include <thread>
 #include <vector>
 
-#include <openssl/ssl.h>
-
 #include "aio_support.hpp"
 #include <gtest/gtest.h>
 
@@ -40,14 +39,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-int open_fd_count() {
-  int n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
-    ::closedir(d);
-  }
-  return n - 1;  // the directory stream itself
-}
+using concur::test::open_fd_count;
 
 // ---- child processes -------------------------------------------------------------------------
 
@@ -173,9 +165,26 @@ Certs& certs() {
                                          "authorityKeyIdentifier=keyid\n"
                                          "subjectKeyIdentifier=hash\n";
     const std::vector<std::vector<std::string>> cmds = {
-        {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-         r.ca_key, "-out", r.ca, "-days", "2", "-subj", "/CN=concur test CA", "-addext",
-         "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"},
+        {"openssl",
+         "req",
+         "-x509",
+         "-newkey",
+         "ec",
+         "-pkeyopt",
+         "ec_paramgen_curve:prime256v1",
+         "-nodes",
+         "-keyout",
+         r.ca_key,
+         "-out",
+         r.ca,
+         "-days",
+         "2",
+         "-subj",
+         "/CN=concur test CA",
+         "-addext",
+         "basicConstraints=critical,CA:TRUE",
+         "-addext",
+         "keyUsage=critical,keyCertSign,cRLSign"},
         {"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", r.key,
          "-out", r.dir + "/server.csr", "-subj", "/CN=localhost"},
         {"openssl", "x509", "-req", "-in", r.dir + "/server.csr", "-CA", r.ca, "-CAkey", r.ca_key, "-CAcreateserial",
@@ -229,14 +238,10 @@ void set_linger0(int fd) {
   ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
 }
 
-class SslTest : public ::testing::TestWithParam<std::string> {
+class SslTest : public concur::test::BackendTest {
  protected:
   void SetUp() override { fds_before_ = open_fd_count(); }
   void TearDown() override { EXPECT_EQ(open_fd_count(), fds_before_) << "file descriptors leaked"; }
-  template <class F>
-  auto run_main(F&& f) {
-    return aio::run(f(), aio::LoopOptions{.backend = GetParam()});
-  }
   int fds_before_ = 0;
 };
 
@@ -387,8 +392,8 @@ TEST_P(SslTest, EchoWithProtocols) {
     aio::Server server = co_await aio::create_server([] { return std::make_unique<EchoProto>(); }, "127.0.0.1", 0, so);
     aio::ConnectOptions co;
     co.ssl = client_context();
-    auto [t, p] = co_await aio::create_connection([] { return std::make_unique<ClientProto>(); }, "127.0.0.1",
-                                                  server.port(), co);
+    auto [t, p] =
+        co_await aio::create_connection([] { return std::make_unique<ClientProto>(); }, "127.0.0.1", server.port(), co);
     EXPECT_TRUE(p->made);  // create_connection returns after connection_made
     t->write("hello ");
     t->write("world");
@@ -455,8 +460,8 @@ TEST_P(SslTest, UnknownCaIsAVerificationError) {
   std::string what = run_main([]() -> aio::Coro<std::string> {
     aio::Server server = co_await aio::start_server(echo_lines, "127.0.0.1", 0, tls(server_context()));
     // The system store does not know our CA.
-    std::string msg = co_await expect_connect_error<ssl::CertificateError>(server.port(), ssl::create_default_context(),
-                                                                           "localhost");
+    std::string msg =
+        co_await expect_connect_error<ssl::CertificateError>(server.port(), ssl::create_default_context(), "localhost");
     server.close();
     co_await server.wait_closed();
     co_return msg;
@@ -565,7 +570,8 @@ TEST_P(SslTest, ServerSeesSni) {
 namespace {
 aio::Coro<void> tell_alpn_and_cert(aio::StreamReader r, aio::StreamWriter w) {
   (void)co_await r.readline();
-  w.write(any_string(w.get_extra_info("selected_alpn_protocol")) + " " + any_string(w.get_extra_info("peercert")) + "\n");
+  w.write(any_string(w.get_extra_info("selected_alpn_protocol")) + " " + any_string(w.get_extra_info("peercert")) +
+          "\n");
   co_await w.drain();
   w.close();
 }
@@ -691,8 +697,8 @@ TEST_P(SslTest, HandshakeTimeoutAbortsTheConnection) {
     aio::Server plain = co_await aio::start_server(silent, "127.0.0.1", 0);
     auto t0 = std::chrono::steady_clock::now();
     try {
-      auto [r, w] = co_await aio::open_connection("127.0.0.1", plain.port(),
-                                                  tls(client_context(), std::nullopt, 200ms));
+      auto [r, w] =
+          co_await aio::open_connection("127.0.0.1", plain.port(), tls(client_context(), std::nullopt, 200ms));
       w.close();
       ADD_FAILURE() << "the handshake should have timed out";
     } catch (const concur::ConnectionAbortedError& e) {

@@ -24,23 +24,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-int open_fd_count() {
-  int n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
-    ::closedir(d);
-  }
-  return n - 1;  // the directory stream itself
-}
+using concur::test::open_fd_count;
 
-class StreamsTest : public ::testing::TestWithParam<std::string> {
+class StreamsTest : public concur::test::BackendTest {
  protected:
   void SetUp() override { fds_before_ = open_fd_count(); }
   void TearDown() override { EXPECT_EQ(open_fd_count(), fds_before_) << "file descriptors leaked"; }
-  template <class F>
-  auto run_main(F&& f) {
-    return aio::run(f(), aio::LoopOptions{.backend = GetParam()});
-  }
   int fds_before_ = 0;
 };
 
@@ -406,7 +395,8 @@ TEST_P(StreamsTest, ManyConnectionsOpenedAndClosed) {
     const int wave = std::min(n, 1000);
     for (int done = 0; done < n; done += wave) {
       std::vector<std::pair<aio::StreamReader, aio::StreamWriter>> conns;
-      for (int i = 0; i < wave && done + i < n; ++i) conns.push_back(co_await aio::open_connection("127.0.0.1", server.port()));
+      for (int i = 0; i < wave && done + i < n; ++i)
+        conns.push_back(co_await aio::open_connection("127.0.0.1", server.port()));
       for (auto& c : conns) c.second.write("hi\n");
       for (auto& c : conns) EXPECT_EQ(co_await c.first.readline(), "bye\n");
       for (auto& c : conns) c.second.close();

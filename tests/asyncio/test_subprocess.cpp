@@ -31,14 +31,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-int open_fd_count() {
-  int n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
-    ::closedir(d);
-  }
-  return n - 1;  // the directory stream itself
-}
+using concur::test::open_fd_count;
 
 /// Processes whose parent is this process (zombies included), from /proc.
 int child_count() {
@@ -61,7 +54,7 @@ int child_count() {
   return n;
 }
 
-class SubprocessTest : public ::testing::TestWithParam<std::string> {
+class SubprocessTest : public concur::test::BackendTest {
  protected:
   void SetUp() override { fds_before_ = open_fd_count(); }
   void TearDown() override {
@@ -71,10 +64,6 @@ class SubprocessTest : public ::testing::TestWithParam<std::string> {
     errno = 0;
     pid_t r = ::waitpid(-1, &status, WNOHANG);
     EXPECT_TRUE(r == 0 || (r < 0 && errno == ECHILD)) << "waitpid(-1) reaped " << r;
-  }
-  template <class F>
-  auto run_main(F&& f) {
-    return aio::run(f(), aio::LoopOptions{.backend = GetParam()});
   }
   int fds_before_ = 0;
 };
@@ -445,8 +434,8 @@ TEST_P(SubprocessTest, PipelineOfTwoProcessesThroughTheParent) {
 }
 
 aio::Coro<void> streaming_lines() {
-  aio::Process p = co_await aio::create_subprocess_shell("for i in 1 2 3; do echo line $i; done; exit 7",
-                                                         pipes(false, true, false));
+  aio::Process p =
+      co_await aio::create_subprocess_shell("for i in 1 2 3; do echo line $i; done; exit 7", pipes(false, true, false));
   std::vector<std::string> lines;
   for (;;) {
     std::string l = co_await p.stdout_().readline();

@@ -11,11 +11,11 @@
 #include <vector>
 
 #include "aio_support.hpp"
+#include "support/helpers.hpp"
 #include <gtest/gtest.h>
 
 #include "concur/asyncio.hpp"
 #include "concur/core/error.hpp"
-#include "support/helpers.hpp"
 
 namespace aio = concur::asyncio;
 using concur::CancelledError;
@@ -23,28 +23,12 @@ using concur::ExceptionGroup;
 using concur::TimeoutError;
 using namespace std::chrono_literals;
 
-// ASSERT_* cannot be used in a coroutine (it returns); this one co_returns from a Coro<void>.
-#define CO_ASSERT_EQ(a, b)        \
-  do {                            \
-    EXPECT_EQ(a, b);              \
-    if (!((a) == (b))) co_return; \
-  } while (0)
-
 namespace {
 
-class TaskGroupTest : public ::testing::TestWithParam<std::string> {
- protected:
-  template <class F>
-  auto run_main(F&& f) {
-    return aio::run(f(), aio::LoopOptions{.backend = GetParam()});
-  }
-};
+class TaskGroupTest : public concur::test::BackendTest {};
 class TimeoutTest : public TaskGroupTest {};
 
-aio::Coro<int> yields(int n, int v) {
-  for (int i = 0; i < n; ++i) co_await aio::sleep(0s);
-  co_return v;
-}
+using concur::test::yields;
 aio::Coro<int> fail_after(int n, std::string msg) {
   for (int i = 0; i < n; ++i) co_await aio::sleep(0s);
   throw std::runtime_error(msg);
@@ -251,7 +235,8 @@ aio::Coro<int> spawn_more(aio::TaskGroup* tg, int depth, std::shared_ptr<int> co
   }
   co_return depth;
 }
-aio::Coro<void> spawn_while_aborting(aio::TaskGroup* tg, std::shared_ptr<bool> late_ran, std::shared_ptr<aio::Task<int>> late) {
+aio::Coro<void> spawn_while_aborting(aio::TaskGroup* tg, std::shared_ptr<bool> late_ran,
+                                     std::shared_ptr<aio::Task<int>> late) {
   bool cancelled = false;
   try {
     co_await aio::sleep(24h);
@@ -529,8 +514,9 @@ TEST_P(TimeoutTest, OutsideCancelInTheExpiryIterationStaysCancelledError) {
     auto& loop = aio::get_running_loop();
     aio::Task<int> worker = aio::create_task(under_timeout(2ms, seen));
     co_await aio::sleep(0s);  // the worker's timeout timer is armed
-    [[maybe_unused]] aio::TimerHandle h = loop.call_later(2ms, [worker]() mutable { worker.cancel(); });  // due after it
-    std::this_thread::sleep_for(5ms);  // both are due at the next iteration
+    [[maybe_unused]] aio::TimerHandle h =
+        loop.call_later(2ms, [worker]() mutable { worker.cancel(); });  // due after it
+    std::this_thread::sleep_for(5ms);                                   // both are due at the next iteration
     EXPECT_THROW(co_await worker, CancelledError);
     EXPECT_TRUE(worker.cancelled());
     EXPECT_EQ(*seen, "cancelled");

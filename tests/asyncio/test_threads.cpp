@@ -14,12 +14,12 @@
 #include <vector>
 
 #include "aio_support.hpp"
+#include "support/helpers.hpp"
 #include <gtest/gtest.h>
 
 #include "concur/asyncio.hpp"
 #include "concur/futures.hpp"
 #include "concur/threading.hpp"
-#include "support/helpers.hpp"
 
 namespace aio = concur::asyncio;
 namespace cf = concur::futures;
@@ -29,13 +29,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class ThreadsTest : public ::testing::TestWithParam<std::string> {
- protected:
-  template <class F>
-  auto run_main(F&& f) {
-    return aio::run(f(), aio::LoopOptions{.backend = GetParam()});
-  }
-};
+class ThreadsTest : public concur::test::BackendTest {};
 
 /// An error type of its own: a test proves the error crossed threads by catching this type,
 /// without reading the exception object on the loop thread. (Reading what() there races, for

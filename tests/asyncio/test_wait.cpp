@@ -12,12 +12,12 @@
 #include <vector>
 
 #include "aio_support.hpp"
+#include "support/helpers.hpp"
 #include <gtest/gtest.h>
 
 #include "concur/asyncio.hpp"
 #include "concur/futures.hpp"
 #include "concur/threading.hpp"
-#include "support/helpers.hpp"
 
 namespace aio = concur::asyncio;
 namespace cf = concur::futures;
@@ -25,27 +25,11 @@ using concur::CancelledError;
 using concur::TimeoutError;
 using namespace std::chrono_literals;
 
-// ASSERT_* cannot be used in a coroutine (it returns); this one co_returns from a Coro<void>.
-#define CO_ASSERT_EQ(a, b) \
-  do {                     \
-    EXPECT_EQ(a, b);       \
-    if (!((a) == (b))) co_return; \
-  } while (0)
-
 namespace {
 
-class WaitTest : public ::testing::TestWithParam<std::string> {
- protected:
-  template <class F>
-  auto run_main(F&& f) {
-    return aio::run(f(), aio::LoopOptions{.backend = GetParam()});
-  }
-};
+class WaitTest : public concur::test::BackendTest {};
 
-aio::Coro<int> yields(int n, int v) {
-  for (int i = 0; i < n; ++i) co_await aio::sleep(0s);
-  co_return v;
-}
+using concur::test::yields;
 aio::Coro<int> fail_after(int n, std::string msg) {
   for (int i = 0; i < n; ++i) co_await aio::sleep(0s);
   throw std::runtime_error(msg);
@@ -83,7 +67,9 @@ aio::Coro<int> cancellable(std::shared_ptr<bool> cleaned, int cleanup_steps, boo
   throw CancelledError();
 }
 
-aio::Coro<aio::WaitResult<int>> wait_all(std::vector<aio::Task<int>> ts) { co_return co_await aio::wait(std::move(ts)); }
+aio::Coro<aio::WaitResult<int>> wait_all(std::vector<aio::Task<int>> ts) {
+  co_return co_await aio::wait(std::move(ts));
+}
 aio::Coro<int> wait_for_task(aio::Task<int> t, std::chrono::milliseconds d) { co_return co_await aio::wait_for(t, d); }
 aio::Coro<int> shield_task(aio::Task<int> t) { co_return co_await aio::shield(t); }
 aio::Coro<int> take_next(aio::AsCompleted<int>* ac) { co_return co_await ac->next(); }
@@ -349,7 +335,8 @@ TEST_P(WaitTest, WaitForRaceInnerFinishesInTheTimeoutIteration) {
     const auto rounds = concur::test::stress_iters(40);
     concur::test::Budget budget(std::chrono::seconds(20));
     std::int64_t done = 0;
-    for (std::int64_t i = 0; i < rounds && !budget.exhausted(); ++i, ++done) co_await timeout_race_round(i % 2 == 0, &values, &timeouts);
+    for (std::int64_t i = 0; i < rounds && !budget.exhausted(); ++i, ++done)
+      co_await timeout_race_round(i % 2 == 0, &values, &timeouts);
     EXPECT_EQ(values + timeouts, done);
     EXPECT_EQ(values, (done + 1) / 2);
     EXPECT_EQ(aio::get_running_loop().pending_task_count(), 1u);  // nothing hung

@@ -37,7 +37,9 @@ template <class U>
 class CoroAwaiter;
 
 template <class A>
-concept has_await_members = requires(A& a) { a.await_ready(); };
+concept has_await_members = requires(A& a) {
+  a.await_ready();
+};
 
 /// Awaits a named awaiter where it lives.
 template <class A>
@@ -118,8 +120,8 @@ struct PromiseBase {
   /// Everything else is awaited as it is: temporaries are moved into the frame; named
   /// awaiters are awaited in place (GCC 12 would otherwise copy them).
   template <class A>
-    requires(!is_future_v<std::remove_cvref_t<A>>)
-  auto await_transform(A&& a) noexcept(std::is_nothrow_move_constructible_v<std::remove_cvref_t<A>>) {
+  requires(!is_future_v<std::remove_cvref_t<A>>) auto await_transform(A&& a) noexcept(
+      std::is_nothrow_move_constructible_v<std::remove_cvref_t<A>>) {
     if constexpr (std::is_lvalue_reference_v<A> && has_await_members<std::remove_cvref_t<A>>) {
       return LvalueAwaiter<std::remove_reference_t<A>>{&a};
     } else if constexpr (std::is_lvalue_reference_v<A>) {
@@ -145,10 +147,8 @@ struct Promise : PromiseBase {
   std::variant<std::monostate, T, std::exception_ptr> result;
   Coro<T> get_return_object() noexcept;
   template <class U>
-    requires std::is_convertible_v<U&&, T>
-  void return_value(U&& v) {
-    result.template emplace<1>(std::forward<U>(v));
-  }
+  requires std::is_convertible_v<U&&, T>
+  void return_value(U&& v) { result.template emplace<1>(std::forward<U>(v)); }
   void unhandled_exception() noexcept { result.template emplace<2>(std::current_exception()); }
   T take() {
     if (auto* e = std::get_if<2>(&result)) std::rethrow_exception(*e);

@@ -161,8 +161,7 @@ Coro<std::vector<Outcome<T>>> gather_outcomes(std::vector<Task<T>> ts, GatherOpt
 /// argument order — or nothing if every one is void. The first exception propagates at once;
 /// the others keep running. Cancelling the caller cancels every unfinished child.
 template <class... A>
-  requires(sizeof...(A) >= 1)
-auto gather(A&&... aws) {
+requires(sizeof...(A) >= 1) auto gather(A&&... aws) {
   if constexpr ((std::is_void_v<awaitable_result_t<A>> && ...)) {
     return detail::gather_void(ensure_task(std::forward<A>(aws))...);
   } else {
@@ -177,7 +176,9 @@ auto gather(std::vector<Coro<T>> coros) {
   ts.reserve(coros.size());
   for (auto& c : coros) ts.push_back(create_task(std::move(c)));
   if constexpr (std::is_void_v<T>) {
-    return [](std::vector<Task<T>> tasks) -> Coro<void> { co_await detail::gather_vector(std::move(tasks)); }(std::move(ts));
+    return [](std::vector<Task<T>> tasks) -> Coro<void> {
+      co_await detail::gather_vector(std::move(tasks));
+    }(std::move(ts));
   } else {
     return detail::gather_vector(std::move(ts));
   }
@@ -185,7 +186,8 @@ auto gather(std::vector<Coro<T>> coros) {
 template <class T>
 auto gather(std::vector<Task<T>> tasks) {
   if constexpr (std::is_void_v<T>) {
-    return [](std::vector<Task<T>> ts) -> Coro<void> { co_await detail::gather_vector(std::move(ts)); }(std::move(tasks));
+    return
+        [](std::vector<Task<T>> ts) -> Coro<void> { co_await detail::gather_vector(std::move(ts)); }(std::move(tasks));
   } else {
     return detail::gather_vector(std::move(tasks));
   }

@@ -105,8 +105,7 @@ class EventAwaiter : public Suspension {
 /// task was cancelled after being notified), so the caller can pass the notification on.
 class ListAwaiter : public Suspension {
  public:
-  explicit ListAwaiter(core::WaitList& list, bool* notified = nullptr) noexcept
-      : list_(&list), notified_(notified) {}
+  explicit ListAwaiter(core::WaitList& list, bool* notified = nullptr) noexcept : list_(&list), notified_(notified) {}
   /// Only before it is awaited.
   ListAwaiter(ListAwaiter&& o) noexcept : list_(o.list_), notified_(o.notified_) {}
   ListAwaiter& operator=(const ListAwaiter&) = delete;

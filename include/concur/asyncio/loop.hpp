@@ -380,7 +380,7 @@ class EventLoop {
   detail::TaskBase* tasks_head_ = nullptr;
   std::size_t tasks_count_ = 0;
   std::uint64_t iterations_ = 0;
-  std::atomic<bool> running_{false};   // atomic: is_running() and stop() from any thread
+  std::atomic<bool> running_{false};  // atomic: is_running() and stop() from any thread
   std::atomic<bool> stopping_{false};
   bool closed_ = false;
   EventLoop* previous_ = nullptr;

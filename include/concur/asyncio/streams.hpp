@@ -153,8 +153,7 @@ inline ServerOptions with_stream_tls(ServerOptions options, const StreamOptions&
 /// GCC 12: a braced options temporary inside a `co_await` expression may be destroyed twice
 /// (a compiler bug); name the options first (`aio::StreamOptions o; o.ssl = ctx;`). The forms
 /// without options are safe: their defaults are built here, outside any co_await.
-inline Coro<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, int port,
-                                                                   StreamOptions options) {
+inline Coro<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, int port, StreamOptions options) {
   return detail::open_connection_impl(std::move(host), port, std::move(options));
 }
 inline Coro<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, int port) {
@@ -174,8 +173,8 @@ inline Coro<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::str
 /// exception escaping it is reported (concur::report_unraisable) and closes that connection.
 template <class F>
 Coro<Server> start_server(F handle, std::string host, int port, StreamOptions stream, ServerOptions options) {
-  return create_server(detail::stream_server_factory(ClientConnected(std::move(handle)), stream.limit),
-                       std::move(host), port, detail::with_stream_tls(std::move(options), stream));
+  return create_server(detail::stream_server_factory(ClientConnected(std::move(handle)), stream.limit), std::move(host),
+                       port, detail::with_stream_tls(std::move(options), stream));
 }
 template <class F>
 Coro<Server> start_server(F handle, std::string host, int port, StreamOptions stream) {

@@ -101,8 +101,7 @@ class Process {
 /// Returns, on the loop's thread, once the pipes' protocols are connected (one loop iteration,
 /// as Python). Cancel safety: cancelled while waiting for that, the child is killed (the loop
 /// reaps it) and its pipes are closed.
-Coro<Process> create_subprocess_exec(std::string program, std::vector<std::string> args,
-                                     SubprocessOptions options);
+Coro<Process> create_subprocess_exec(std::string program, std::vector<std::string> args, SubprocessOptions options);
 /// Without options (built here, outside the caller's co_await: GCC 12 may destroy a braced
 /// temporary there twice — name options before awaiting).
 inline Coro<Process> create_subprocess_exec(std::string program, std::vector<std::string> args) {

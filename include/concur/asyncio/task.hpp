@@ -275,8 +275,8 @@ class Task {
   /// Calls fn(task) once done (on the loop's thread), at once if already done.
   template <class F>
   void add_done_callback(F&& fn) const {
-    futures::detail::adopt_future<T>((s_->add_ref(), s_)).add_done_callback(
-        [f = std::forward<F>(fn), self = *this](const futures::Future<T>&) mutable { f(self); });
+    futures::detail::adopt_future<T>((s_->add_ref(), s_))
+        .add_done_callback([f = std::forward<F>(fn), self = *this](const futures::Future<T>&) mutable { f(self); });
   }
 
   struct Awaiter : detail::StateAwaiter {

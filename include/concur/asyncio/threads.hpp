@@ -92,9 +92,8 @@ futures::Future<T> run_coroutine_threadsafe(Coro<T> coro, EventLoop& loop) {
   };
   auto shared = std::make_shared<Shared>();
   shared->coro = std::move(coro);
-  loop.call_soon_threadsafe([shared, p, &loop] {
-    shared->task = loop.create_task(detail::complete_promise(std::move(shared->coro), p));
-  });
+  loop.call_soon_threadsafe(
+      [shared, p, &loop] { shared->task = loop.create_task(detail::complete_promise(std::move(shared->coro), p)); });
   fut.add_done_callback([shared, &loop](const futures::Future<T>& f) {
     if (f.cancelled()) {
       loop.call_soon_threadsafe([shared] {

@@ -211,14 +211,12 @@ class Server {
 namespace detail {
 Coro<std::shared_ptr<Transport>> create_connection_impl(EventLoop& loop, ProtocolFactory factory, std::string host,
                                                         int port, ConnectOptions options);
-Coro<std::shared_ptr<Transport>> create_unix_connection_impl(EventLoop& loop, ProtocolFactory factory,
-                                                             std::string path, ConnectOptions options = {});
+Coro<std::shared_ptr<Transport>> create_unix_connection_impl(EventLoop& loop, ProtocolFactory factory, std::string path,
+                                                             ConnectOptions options = {});
 Coro<Server> create_server_impl(EventLoop& loop, ProtocolFactory factory, std::string host, int port,
                                 ServerOptions options);
-Coro<Server> create_unix_server_impl(EventLoop& loop, ProtocolFactory factory, std::string path,
-                                     ServerOptions options);
-Coro<std::shared_ptr<DatagramTransport>> create_datagram_endpoint_impl(EventLoop& loop,
-                                                                       DatagramProtocolFactory factory,
+Coro<Server> create_unix_server_impl(EventLoop& loop, ProtocolFactory factory, std::string path, ServerOptions options);
+Coro<std::shared_ptr<DatagramTransport>> create_datagram_endpoint_impl(EventLoop& loop, DatagramProtocolFactory factory,
                                                                        DatagramOptions options);
 /// Wraps a connected, non-blocking stream socket (or pipe) in a transport for `protocol`;
 /// connection_made is called on the next iteration. `is_socket`: use send/recv, else write/read.
@@ -309,8 +307,8 @@ auto create_datagram_endpoint(F factory, DatagramOptions options)
     -> Coro<std::pair<std::shared_ptr<DatagramTransport>, typename std::invoke_result_t<F&>::element_type*>> {
   using P = typename std::invoke_result_t<F&>::element_type;
   std::shared_ptr<DatagramTransport> t = co_await detail::create_datagram_endpoint_impl(
-      get_running_loop(),
-      [f = std::move(factory)]() mutable -> std::unique_ptr<DatagramProtocol> { return f(); }, std::move(options));
+      get_running_loop(), [f = std::move(factory)]() mutable -> std::unique_ptr<DatagramProtocol> { return f(); },
+      std::move(options));
   co_return std::pair<std::shared_ptr<DatagramTransport>, P*>(t, static_cast<P*>(detail::protocol_of(*t)));
 }
 

@@ -80,11 +80,15 @@ struct awaitable_result<futures::Future<T>> {
   using type = T;
 };
 template <class A>
-concept has_await_resume = requires(A& a) { a.await_resume(); };
+concept has_await_resume = requires(A& a) {
+  a.await_resume();
+};
 template <class A>
-concept has_member_co_await = requires(A&& a) { std::forward<A>(a).operator co_await(); };
+concept has_member_co_await = requires(A&& a) {
+  std::forward<A>(a).operator co_await();
+};
 template <class A>
-  requires has_await_resume<A>
+requires has_await_resume<A>
 struct awaitable_result<A> {
   using type = std::decay_t<decltype(std::declval<A&>().await_resume())>;
 };
@@ -162,7 +166,8 @@ Coro<awaitable_result_t<A>> wait_for(A aw, std::chrono::duration<Rep, Period> ti
   const std::int64_t deadline = loop.now_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
   bool in_time = false;
   try {
-    in_time = co_await detail::MultiWait(std::vector<futures::detail::StateBase*>(1, inner.state()), ALL_COMPLETED, deadline);
+    in_time =
+        co_await detail::MultiWait(std::vector<futures::detail::StateBase*>(1, inner.state()), ALL_COMPLETED, deadline);
   } catch (const CancelledError&) {
     inner.cancel();
     throw;
@@ -273,8 +278,8 @@ AsCompleted<T> as_completed(std::vector<Task<T>> tasks) {
 }
 template <class T, class Rep, class Period>
 AsCompleted<T> as_completed(std::vector<Task<T>> tasks, std::chrono::duration<Rep, Period> timeout) {
-  return AsCompleted<T>(std::move(tasks),
-                        get_running_loop().now_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count());
+  return AsCompleted<T>(std::move(tasks), get_running_loop().now_ns() +
+                                              std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count());
 }
 
 }  // namespace concur::asyncio
