@@ -33,8 +33,10 @@ void previous_handler(int) { g_previous_calls.fetch_add(1); }
 // real-time signals, which the kernel alone would deliver one by one.
 #if defined(__SANITIZE_THREAD__)
 constexpr int kRtDeliveries = 1;
+constexpr bool kTsan = true;
 #else
 constexpr int kRtDeliveries = 5;
+constexpr bool kTsan = false;
 #endif
 
 using Handler = void (*)(int);
@@ -91,13 +93,29 @@ aio::Coro<void> raise_runs_on_loop_thread(Seen* seen) {
 
 aio::Coro<void> kill_from_another_thread(Seen* seen) {
   aio::EventLoop& loop = aio::get_running_loop();
-  loop.add_signal_handler(SIGUSR2, [seen] {
+  std::atomic<bool> handled{false};
+  loop.add_signal_handler(SIGUSR2, [seen, &handled] {
     ++seen->calls;
     seen->thread = std::this_thread::get_id();
+    handled = true;
   });
-  std::thread t([] { ::kill(::getpid(), SIGUSR2); });
+  // The sender blocks SIGUSR2 itself, so the kernel delivers it to the loop's thread.
+  // ThreadSanitizer defers a signal to its thread's next interceptor and can drop one that arrives
+  // while that thread is inside pthread_create/pthread_join (GCC 12's libtsan): under it the sender
+  // repeats the signal until the handler has run (bounded), and the test asks for at least one call.
+  std::thread t([&handled] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    ::kill(::getpid(), SIGUSR2);
+    for (int i = 0; kTsan && i < 250 && !handled; ++i) {
+      std::this_thread::sleep_for(20ms);
+      if (!handled) ::kill(::getpid(), SIGUSR2);
+    }
+  });
+  EXPECT_TRUE(co_await eventually([seen] { return seen->calls >= 1; }));
   t.join();
-  EXPECT_TRUE(co_await eventually([seen] { return seen->calls == 1; }));
   EXPECT_TRUE(loop.remove_signal_handler(SIGUSR2));
 }
 
@@ -114,7 +132,11 @@ TEST_P(SignalsTest, RaiseRunsTheHandlerOnTheLoopThread) {
 TEST_P(SignalsTest, KillFromAnotherThreadRunsTheHandlerOnTheLoopThread) {
   Seen seen;
   run_main([&] { return kill_from_another_thread(&seen); });
-  EXPECT_EQ(seen.calls, 1);
+  if (kTsan) {
+    EXPECT_GE(seen.calls, 1);
+  } else {
+    EXPECT_EQ(seen.calls, 1);
+  }
   EXPECT_EQ(seen.thread, std::this_thread::get_id());
 }
 
