@@ -52,6 +52,19 @@ struct Config {
 
 // ---- the load client ----------------------------------------------------------------------
 
+double cpu_seconds(clockid_t id) {
+  timespec ts{};
+  ::clock_gettime(id, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+/// CPU use during the last load() run: the load client's thread, and everything else in this
+/// process (the in-process server's thread), both as a share of one core.
+struct CpuShare {
+  double client = 0, rest = 0;
+};
+CpuShare g_cpu;
+
 double load(int port, const Config& cfg) {
   int ep = ::epoll_create1(EPOLL_CLOEXEC);
   struct Conn {
@@ -94,6 +107,7 @@ double load(int port, const Config& cfg) {
   auto warm_end = t0 + std::chrono::milliseconds(200);
   bool measuring = false;
   Clock::time_point m0;
+  double client0 = 0, proc0 = 0;
   auto end = warm_end + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.seconds));
   epoll_event evs[64];
   for (;;) {
@@ -103,6 +117,8 @@ double load(int port, const Config& cfg) {
       measuring = true;
       messages = 0;
       m0 = now;
+      client0 = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
+      proc0 = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
     }
     if (now >= end) break;
     for (int i = 0; i < n; ++i) {
@@ -122,6 +138,9 @@ double load(int port, const Config& cfg) {
     }
   }
   double secs = std::chrono::duration<double>(Clock::now() - m0).count();
+  double client = cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - client0;
+  double proc = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID) - proc0;
+  g_cpu = {client / secs, (proc - client) / secs};
   for (auto& c : conns) ::close(c.fd);
   ::close(ep);
   return static_cast<double>(messages) / secs;
@@ -259,6 +278,7 @@ int main(int argc, char** argv) {
   struct Row {
     std::string name;
     double rate;
+    CpuShare cpu = g_cpu;
   };
   std::vector<Row> rows;
   double asio_rate = run_asio(cfg);
@@ -278,14 +298,20 @@ int main(int argc, char** argv) {
   }
   std::printf("TCP echo, %zu-byte messages, %d loopback connections, %.1f s each, one load client (epoll)\n\n",
               cfg.size, cfg.conns, cfg.seconds);
-  std::printf("%-44s %14s %12s\n", "server", "messages/s", "vs Asio");
+  std::printf("%-44s %14s %12s %12s %12s\n", "server", "messages/s", "vs Asio", "client CPU", "server CPU");
   for (const auto& r : rows) {
     if (r.rate < 0) {
       std::printf("%-44s %14s %12s\n", r.name.c_str(), "n/a", "");
       continue;
     }
-    std::printf("%-44s %14.0f %11.2fx\n", r.name.c_str(), r.rate, r.rate / asio_rate);
+    std::printf("%-44s %14.0f %11.2fx %11.0f%%", r.name.c_str(), r.rate, r.rate / asio_rate, r.cpu.client * 100);
+    if (r.cpu.rest > 0.01) {
+      std::printf(" %11.0f%%\n", r.cpu.rest * 100);
+    } else {
+      std::printf(" %12s\n", "(other pid)");
+    }
   }
-  std::printf("\n(vs Asio above 1.00x: more messages per second than Boost.Asio)\n");
+  std::printf("\n(vs Asio above 1.00x: more messages per second than Boost.Asio; CPU columns: share of one\n"
+              " core used by the load client's thread and by the in-process server while measuring)\n");
   return 0;
 }
