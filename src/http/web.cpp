@@ -1,0 +1,1 @@
+// concur::http::web lands with the web server work.
