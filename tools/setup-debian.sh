@@ -24,6 +24,8 @@ packages=(
   libssl-dev openssl
   # asyncio: asynchronous DNS (loop.getaddrinfo / getnameinfo)
   libc-ares-dev
+  # http: gzip/deflate bodies (zlib); peers in the HTTP tests: curl, Python requests and aiohttp
+  zlib1g-dev curl python3-requests python3-aiohttp
   # lint: .clang-format, .clang-tidy
   clang-format clang-tidy
 )

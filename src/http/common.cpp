@@ -71,7 +71,28 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
 
 // ---- Headers -----------------------------------------------------------------------------------
 
-Headers::Headers(std::initializer_list<Field> fields) : fields_(fields) {}
+Headers::Headers(Field a) { fields_.push_back(std::move(a)); }
+Headers::Headers(Field a, Field b) : Headers(std::move(a)) { fields_.push_back(std::move(b)); }
+Headers::Headers(Field a, Field b, Field c) : Headers(std::move(a), std::move(b)) { fields_.push_back(std::move(c)); }
+Headers::Headers(Field a, Field b, Field c, Field d) : Headers(std::move(a), std::move(b), std::move(c)) {
+  fields_.push_back(std::move(d));
+}
+Headers::Headers(Field a, Field b, Field c, Field d, Field e)
+    : Headers(std::move(a), std::move(b), std::move(c), std::move(d)) {
+  fields_.push_back(std::move(e));
+}
+Headers::Headers(Field a, Field b, Field c, Field d, Field e, Field f)
+    : Headers(std::move(a), std::move(b), std::move(c), std::move(d), std::move(e)) {
+  fields_.push_back(std::move(f));
+}
+Headers::Headers(Field a, Field b, Field c, Field d, Field e, Field f, Field g)
+    : Headers(std::move(a), std::move(b), std::move(c), std::move(d), std::move(e), std::move(f)) {
+  fields_.push_back(std::move(g));
+}
+Headers::Headers(Field a, Field b, Field c, Field d, Field e, Field f, Field g, Field h)
+    : Headers(std::move(a), std::move(b), std::move(c), std::move(d), std::move(e), std::move(f), std::move(g)) {
+  fields_.push_back(std::move(h));
+}
 
 void Headers::add(std::string name, std::string value) { fields_.emplace_back(std::move(name), std::move(value)); }
 

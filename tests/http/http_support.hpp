@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,13 +49,16 @@ class ScriptServer {
 
   explicit ScriptServer(Script script) : st_(std::make_shared<State>()) { st_->script = std::move(script); }
 
-  concur::asyncio::Coro<void> start() {
+  /// Listens on 127.0.0.1 (TLS with `ssl` when given).
+  concur::asyncio::Coro<void> start(std::optional<concur::asyncio::ssl::Context> ssl = std::nullopt) {
     auto st = st_;
     auto handler = [st](concur::asyncio::StreamReader r,
                         concur::asyncio::StreamWriter w) -> concur::asyncio::Coro<void> {
       return serve(st, std::move(r), std::move(w));
     };
-    server_ = co_await concur::asyncio::start_server(handler, "127.0.0.1", 0);
+    concur::asyncio::StreamOptions so;
+    so.ssl = std::move(ssl);
+    server_ = co_await concur::asyncio::start_server(handler, "127.0.0.1", 0, so);
   }
   [[nodiscard]] int port() const { return server_.port(); }
   [[nodiscard]] std::string url(const std::string& path) const {

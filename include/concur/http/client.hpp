@@ -43,9 +43,10 @@ struct ClientTimeout {
 /// Per-request options (aiohttp's keyword arguments). Give at most one body: `data` (bytes or
 /// text as is), `form` (urlencoded) or `json`.
 ///
-/// GCC 12: a braced options temporary inside a `co_await` may be destroyed twice (a compiler
-/// bug) when it holds strings longer than 15 characters; name the options first
-/// (`http::RequestOptions o; o.data = body;`) when they hold long strings.
+/// GCC 12: a braced options temporary inside a `co_await` (`co_await s.post(url, {.body = x})`)
+/// is miscompiled (it may be destroyed twice, or a temporary it never made freed); name the
+/// options first (`http::RequestOptions o{.body = x}; co_await s.post(url, o);`). Later GCCs
+/// and Clang accept the braced form.
 struct RequestOptions {
   std::optional<std::string> body;  // data=: sent as is (Content-Type application/octet-stream
                                     // unless headers say otherwise)

@@ -4,7 +4,6 @@
 ///
 /// Thread safety: these are plain values; one object is not safe to mutate from two threads.
 #include <cstdint>
-#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,7 +22,25 @@ class Headers {
   using const_iterator = std::vector<Field>::const_iterator;
 
   Headers() = default;
-  Headers(std::initializer_list<Field> fields);
+  /// `{{"Content-Type", "text/plain"}, {"X-A", "1"}}` — up to eight fields in braces. These are
+  /// separate constructors rather than one taking std::initializer_list, and they move from
+  /// their arguments, so that a braced Headers (or options holding one) written inside a
+  /// `co_await` compiles and runs with GCC 12, whose coroutines reject initializer_list arrays
+  /// there ("array used as initializer") and may destroy such temporaries twice.
+  Headers(Field a);  // NOLINT(google-explicit-constructor): braced lists are the point
+  Headers(Field a, Field b);
+  Headers(Field a, Field b, Field c);
+  Headers(Field a, Field b, Field c, Field d);
+  Headers(Field a, Field b, Field c, Field d, Field e);
+  Headers(Field a, Field b, Field c, Field d, Field e, Field f);
+  Headers(Field a, Field b, Field c, Field d, Field e, Field f, Field g);
+  Headers(Field a, Field b, Field c, Field d, Field e, Field f, Field g, Field h);
+  /// Any number of fields.
+  static Headers from(std::vector<Field> fields) {
+    Headers h;
+    h.fields_ = std::move(fields);
+    return h;
+  }
 
   /// Appends a field (keeps any with the same name).
   void add(std::string name, std::string value);
