@@ -24,8 +24,10 @@ packages=(
   libssl-dev openssl
   # asyncio: asynchronous DNS (loop.getaddrinfo / getnameinfo)
   libc-ares-dev
-  # http: gzip/deflate bodies (zlib); peers in the HTTP tests: curl, Python requests and aiohttp
-  zlib1g-dev curl python3-requests python3-aiohttp
+  # http: gzip/deflate bodies (zlib); peers in the HTTP tests: curl, Python requests and aiohttp, nginx
+  zlib1g-dev curl python3-requests python3-aiohttp nginx-light
+  # bench/http: wrk drives the web servers (concur, nginx, aiohttp)
+  wrk
   # lint: .clang-format, .clang-tidy
   clang-format clang-tidy
 )

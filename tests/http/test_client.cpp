@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <string>
 #include <thread>
@@ -757,5 +759,99 @@ TEST_F(ClientTest, ApiSnippetAsWritten) {
     EXPECT_EQ(srv.requests().back().headers["Content-Type"], "text/plain");
     co_await session.close();
     co_await srv.stop();
+  }());
+}
+
+// ---- peers no one here wrote: nginx ------------------------------------------------------------
+
+namespace {
+
+/// nginx (Debian's nginx-light) in a temporary prefix on a free loopback port, one process.
+struct NginxConf {
+  std::string dir;
+  int port = 0;
+};
+
+NginxConf write_nginx_conf(int port) {
+  NginxConf c;
+  char tmpl[] = "/tmp/concur-http-nginx-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp");
+  c.dir = tmpl;
+  c.port = port;
+  std::filesystem::create_directories(c.dir + "/www/sub");
+  std::string big;
+  for (int i = 0; i < 20000; ++i) big += "line " + std::to_string(i) + "\n";
+  std::ofstream(c.dir + "/www/big.txt") << big;
+  std::ofstream(c.dir + "/www/sub/index.html") << "<p>sub</p>\n";
+  std::ofstream(c.dir + "/nginx.conf") << "daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log " << c.dir
+                                       << "/error.log;\npid " << c.dir
+                                       << "/nginx.pid;\nevents { worker_connections 256; }\nhttp {\n  access_log off;\n"
+                                       << "  types { text/plain txt; text/html html; }\n"
+                                       << "  client_body_temp_path " << c.dir << ";\n  proxy_temp_path " << c.dir
+                                       << ";\n  fastcgi_temp_path " << c.dir << ";\n  uwsgi_temp_path " << c.dir
+                                       << ";\n  scgi_temp_path " << c.dir << ";\n"
+                                       << "  gzip on;\n  gzip_types text/plain;\n  gzip_min_length 100;\n"
+                                       << "  server {\n    listen 127.0.0.1:" << port << ";\n    root " << c.dir
+                                       << "/www;\n"
+                                       << "    location = /moved { return 301 /sub/; }\n"
+                                       << "    location = /teapot { return 418 \"short and stout\"; }\n  }\n}\n";
+  return c;
+}
+
+}  // namespace
+
+TEST_F(ClientTest, AgainstNginx) {
+  if (::access("/usr/sbin/nginx", X_OK) != 0) GTEST_SKIP() << "nginx not installed";
+  aio::run([]() -> aio::Coro<void> {
+    // A free port: listen on 0, note it, close.
+    ScriptServer probe([](const concur::test::RawRequest&) { return ok(""); });
+    co_await probe.start();
+    int port = probe.port();
+    co_await probe.stop();
+    NginxConf conf = write_nginx_conf(port);
+    aio::SubprocessOptions po;
+    po.stdout_ = aio::DEVNULL;
+    po.stderr_ = aio::DEVNULL;
+    std::vector<std::string> args{"-p", conf.dir, "-c", conf.dir + "/nginx.conf"};
+    aio::Process nginx = co_await aio::create_subprocess_exec("/usr/sbin/nginx", args, po);
+    std::string base = "http://127.0.0.1:" + std::to_string(port);
+    http::ClientSession session;
+    try {
+      bool up = false;
+      for (int i = 0; i < 100 && !up; ++i) {
+        try {
+          (void)co_await (co_await session.get(base + "/sub/")).read();
+          up = true;
+        } catch (const http::ClientConnectorError&) {
+        }
+        if (!up) co_await aio::sleep(50ms);
+      }
+      EXPECT_TRUE(up) << "nginx did not start";
+      std::string expected;
+      for (int i = 0; i < 20000; ++i) expected += "line " + std::to_string(i) + "\n";
+      http::ClientResponse big = co_await session.get(base + "/big.txt");
+      EXPECT_EQ(big.headers["Content-Encoding"], "gzip");  // nginx compresses on the fly: chunked + gzip
+      EXPECT_EQ(big.headers["Transfer-Encoding"], "chunked");
+      EXPECT_EQ(co_await big.text(), expected);
+      http::ClientResponse moved = co_await session.get(base + "/moved");
+      EXPECT_EQ(co_await moved.text(), "<p>sub</p>\n");
+      EXPECT_EQ(moved.url.path, "/sub/");
+      http::ClientResponse tea = co_await session.get(base + "/teapot");
+      EXPECT_EQ(tea.status, 418);
+      EXPECT_EQ(co_await tea.text(), "short and stout");
+      http::ClientResponse head = co_await session.head(base + "/big.txt");
+      EXPECT_EQ(head.status, 200);
+      EXPECT_EQ(co_await head.read(), "");
+      http::ClientResponse missing = co_await session.get(base + "/nope");
+      EXPECT_EQ(missing.status, 404);
+      (void)co_await missing.read();
+      EXPECT_EQ(session.connections_opened(), 1u);  // one keep-alive connection for everything
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what();
+    }
+    co_await session.close();
+    nginx.kill();
+    (void)co_await nginx.wait();
+    std::filesystem::remove_all(conf.dir);
   }());
 }

@@ -25,6 +25,7 @@ struct TourOptions {
   int io_jobs = 160;  // I/O demo: this many jobs, each waiting io_delay_ms
   int io_delay_ms = 20;
   int io_workers = 5;              // ThreadPoolExecutor(max_workers=5), as the tutorial
+  std::vector<std::string> urls;   // I/O demo: download these (round robin) instead of the loopback sites
   std::vector<std::string> demos;  // keys to run ("cpu", "io"); empty: all
   bool progress = true;
 };
