@@ -387,7 +387,10 @@ struct Connection {
     } catch (...) {
     }
   }
-  ~Connection() { srv->unregister(this); }
+  ~Connection() {
+    deadline_timer.cancel();
+    srv->unregister(this);
+  }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -404,10 +407,49 @@ struct Connection {
   bool continue_sent = false;
   bool body_failed = false;  // the body could not be read: close after the response
 
+  // Read deadlines: one lazily re-armed timer per connection rather than a timeout task and
+  // timer per read (a keep-alive request then costs no timer work at all). Every read deadline
+  // here ends the connection when it passes, so the timer aborts the transport, and the read
+  // waiting on it throws TimeoutError.
+  double read_deadline = 0;  // loop time; 0: no read is waiting
+  double timer_at = 0;       // when deadline_timer fires; 0: not armed
+  bool deadline_hit = false;
+  aio::TimerHandle deadline_timer;
+
+  void arm(double deadline) {
+    read_deadline = deadline;
+    if (timer_at != 0 && timer_at <= deadline) return;  // fires first, then re-arms itself
+    deadline_timer.cancel();
+    timer_at = deadline;
+    deadline_timer = aio::get_running_loop().call_at(deadline, [this] { on_deadline(); });
+  }
+  void on_deadline() {
+    timer_at = 0;
+    if (read_deadline == 0) return;
+    if (aio::get_running_loop().time() < read_deadline) {
+      arm(read_deadline);
+      return;
+    }
+    deadline_hit = true;
+    writer.transport().abort();
+  }
+
   /// Reads up to 64 KiB with a deadline (loop time); "" at EOF; TimeoutError.
   aio::Coro<std::string> read_until(double deadline) {
-    aio::Coro<std::string> rd = reader.read(64 * 1024);
-    co_return co_await aio::timeout_at(deadline, std::move(rd));
+    if (deadline_hit) throw TimeoutError();
+    if (reader.buffered() > 0) co_return co_await reader.read(64 * 1024);
+    arm(deadline);
+    std::string data;
+    try {
+      data = co_await reader.read(64 * 1024);
+    } catch (const ConnectionError&) {
+      read_deadline = 0;
+      if (deadline_hit) throw TimeoutError();
+      throw;
+    }
+    read_deadline = 0;
+    if (deadline_hit) throw TimeoutError();
+    co_return data;
   }
 
   /// Makes body_buf non-empty; false when the body is over.
