@@ -465,7 +465,14 @@ struct Connection {
         writer.write("HTTP/1.1 100 Continue\r\n\r\n");
         co_await writer.drain();
       }
-      std::string data = co_await reader.read(64 * 1024);
+      std::string data;
+      try {
+        data = co_await read_until(aio::get_running_loop().time() +
+                                   std::chrono::duration<double>(opts.body_timeout).count());
+      } catch (const TimeoutError&) {
+        body_failed = true;
+        throw HTTPRequestTimeout("408: Request Timeout (the body stopped arriving)");
+      }
       if (data.empty()) {
         body_failed = true;
         throw HTTPBadRequest("400: Bad Request (the connection closed in the middle of the body)");

@@ -671,7 +671,7 @@ TEST_F(WebTest, SlowlorisIsDroppedAndHoldsUpNobody) {
     web::Application app;
     build_app(app);
     web::Options o;
-    o.header_timeout = 500ms;
+    o.header_timeout = 1500ms;  // generous: sanitizer builds on a busy machine are slow
     web::Site site = co_await web::start(app, "127.0.0.1", 0, o);
     int port = site.port();
     auto [sr, sw] = co_await aio::open_connection("127.0.0.1", port);
@@ -696,13 +696,36 @@ TEST_F(WebTest, SlowlorisIsDroppedAndHoldsUpNobody) {
     auto t1 = std::chrono::steady_clock::now();
     Raw ok = co_await get(port, "/hello");
     EXPECT_EQ(ok.body, "hello");
-    EXPECT_LT(std::chrono::steady_clock::now() - t1, 400ms);
+    EXPECT_LT(std::chrono::steady_clock::now() - t1, 1000ms);  // before the slow one is dropped
     std::string result = co_await slow_task;
     auto took = std::chrono::steady_clock::now() - t0;
     std::size_t colon = result.find(':');
     EXPECT_EQ(result.substr(colon + 1), "") << "the slow client got a response";
-    EXPECT_LT(std::stoul(result.substr(0, colon)), 20u) << result;  // far from the whole request
-    EXPECT_LT(took, 2000ms);
+    EXPECT_LT(std::stoul(result.substr(0, colon)), 40u) << result;  // far from the whole request
+    EXPECT_LT(took, 5000ms);
+    sw.close();
+    co_await site.shutdown();
+  });
+}
+
+TEST_F(WebTest, SlowBodyTimesOutAndHoldsUpNobody) {
+  run_main([]() -> aio::Coro<void> {
+    web::Application app;
+    build_app(app);
+    web::Options o;
+    o.body_timeout = 300ms;
+    web::Site site = co_await web::start(app, "127.0.0.1", 0, o);
+    int port = site.port();
+    auto [sr, sw] = co_await aio::open_connection("127.0.0.1", port);
+    sw.write("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten..");
+    co_await sw.drain();
+    auto t0 = std::chrono::steady_clock::now();
+    Raw ok = co_await get(port, "/hello");  // served while the body stalls
+    EXPECT_EQ(ok.body, "hello");
+    std::string rest = co_await read_all(sr, 5000ms);  // dropped once the body stops arriving
+    EXPECT_EQ(rest.find("200 OK"), std::string::npos) << rest;
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 250ms);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 4000ms);
     sw.close();
     co_await site.shutdown();
   });
@@ -720,18 +743,18 @@ TEST_F(WebTest, GracefulShutdownFinishesInFlightRequests) {
     iw.write("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     EXPECT_EQ((co_await read_response(ir)).body, "hello");
     auto [r, w] = co_await aio::open_connection("127.0.0.1", port);
-    w.write("GET /sleep?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n");
+    w.write("GET /sleep?ms=1500 HTTP/1.1\r\nHost: x\r\n\r\n");
     co_await aio::sleep(50ms);
     auto t0 = std::chrono::steady_clock::now();
     aio::Coro<void> sd = site.shutdown();
     aio::Task<void> shut = aio::create_task(std::move(sd));
-    EXPECT_EQ(co_await read_all(ir), "");  // the idle one closes at once
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, 200ms);
-    Raw resp = co_await read_response(r);  // the busy one finishes
+    EXPECT_EQ(co_await read_all(ir), "");                      // the idle one closes at once
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1000ms);  // well before the busy one ends
+    Raw resp = co_await read_response(r);                      // the busy one finishes
     EXPECT_EQ(resp.body, "slept");
     EXPECT_EQ(resp.headers["Connection"], "close");
     co_await shut;
-    EXPECT_GE(std::chrono::steady_clock::now() - t0, 200ms);
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 1000ms);
     EXPECT_EQ(site.active_connections(), 0u);
     bool refused = false;
     try {

@@ -113,6 +113,7 @@ CONCUR_WEB_HTTP_ERROR(HTTPBadRequest, 400)
 CONCUR_WEB_HTTP_ERROR(HTTPUnauthorized, 401)
 CONCUR_WEB_HTTP_ERROR(HTTPForbidden, 403)
 CONCUR_WEB_HTTP_ERROR(HTTPNotFound, 404)
+CONCUR_WEB_HTTP_ERROR(HTTPRequestTimeout, 408)
 CONCUR_WEB_HTTP_ERROR(HTTPConflict, 409)
 CONCUR_WEB_HTTP_ERROR(HTTPRequestEntityTooLarge, 413)
 CONCUR_WEB_HTTP_ERROR(HTTPUnprocessableEntity, 422)
@@ -320,9 +321,11 @@ struct Options {
   std::chrono::milliseconds keepalive_timeout = std::chrono::seconds(15);
   /// A request's line and headers must arrive within this long from its first byte (from
   /// the connection's start for its first request); else the connection is dropped without a
-  /// response (slowloris). Bodies have no deadline: a slow body holds up only its own
-  /// connection's handler.
+  /// response (slowloris).
   std::chrono::milliseconds header_timeout = std::chrono::seconds(10);
+  /// A request body that sends nothing for this long: the handler's read throws
+  /// HTTPRequestTimeout (408) and the connection is dropped (a slowloris body).
+  std::chrono::milliseconds body_timeout = std::chrono::seconds(30);
   /// Graceful shutdown: how long requests in flight may take to finish before they are
   /// cancelled.
   std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(10);
