@@ -28,6 +28,8 @@ packages=(
   zlib1g-dev curl python3-requests python3-aiohttp nginx-light
   # bench/http: wrk drives the web servers (concur, nginx, aiohttp)
   wrk
+  # fuzzing of the HTTP parser (tools/fuzz-http.sh: clang with libFuzzer)
+  clang libclang-rt-14-dev
   # lint: .clang-format, .clang-tidy
   clang-format clang-tidy
 )

@@ -59,6 +59,25 @@ std::string remove_dot_segments(std::string_view path) {
   return r;
 }
 
+/// Percent-encodes the bytes URL::parse() refuses in a path or query (controls, space, DEL and
+/// non-ASCII); the rest stays as it is.
+std::string encode_unsafe(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string r;
+  r.reserve(s.size());
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c <= ' ' || c >= 0x7f) {
+      r += '%';
+      r += kHex[c >> 4];
+      r += kHex[c & 15];
+    } else {
+      r += ch;
+    }
+  }
+  return r;
+}
+
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
@@ -224,7 +243,8 @@ URL URL::parse(std::string_view text) {
   if (authority.front() == '[') {
     std::size_t close = authority.find(']');
     if (close == std::string_view::npos) throw bad("unterminated IPv6 address");
-    u.host = std::string(authority.substr(1, close - 1));
+    // Lower case as for other hosts, so that str() and parse() give the same URL back.
+    u.host = to_lower(authority.substr(1, close - 1));
     std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {
       if (after.front() != ':') throw bad("junk after the IPv6 address");
@@ -240,7 +260,9 @@ URL URL::parse(std::string_view text) {
   }
   if (u.host.empty()) throw bad("no host");
   for (char c : u.host) {
-    if (c <= ' ' || c == '/' || c == '\\' || static_cast<unsigned char>(c) >= 0x7f)
+    // '[' and ']' only delimit an IPv6 address: "http://[[]/" would give host "[", which
+    // str() writes as "http://[/", which does not parse.
+    if (c <= ' ' || c == '/' || c == '\\' || c == '[' || c == ']' || static_cast<unsigned char>(c) >= 0x7f)
       throw bad("bad character in the host");
   }
   u.port = default_port(u.scheme);
@@ -298,17 +320,20 @@ URL URL::join(std::string_view ref) const {
     ppart = ref.substr(0, q);
   }
   if (ppart.empty()) {
-    u.query = std::string(qpart);
+    u.query = encode_unsafe(qpart);
     return u;
   }
   std::string merged;
+  // A Location header may hold spaces, control or non-ASCII bytes that parse() refuses in a
+  // path or query: percent-encode them (as browsers do) rather than put them in a request line.
+  std::string qenc = encode_unsafe(qpart);
   if (ppart.front() == '/') {
     merged = std::string(ppart);
   } else {
     merged = path.substr(0, path.rfind('/') + 1) + std::string(ppart);
   }
-  u.path = remove_dot_segments(merged);
-  u.query = std::string(qpart);
+  u.path = remove_dot_segments(encode_unsafe(merged));
+  u.query = std::move(qenc);
   return u;
 }
 

@@ -470,6 +470,37 @@ TEST_F(ClientTest, ReadTimeoutThenTheSessionStillWorks) {
   }());
 }
 
+TEST_F(ClientTest, ConnectTimeoutCoversWaitingForAPooledConnection) {
+  aio::run([]() -> aio::Coro<void> {
+    ScriptServer srv([](const concur::test::RawRequest& r) {
+      if (r.target == "/slow") return Reply{.bytes = response(200, "late"), .delay = 1000ms};
+      return ok("fast");
+    });
+    co_await srv.start();
+    http::ClientSessionOptions so;
+    so.limit = 1;  // one connection at a time: the second request waits for it
+    http::ClientSession session(so);
+    auto slow = [&]() -> aio::Coro<std::string> {
+      http::ClientResponse r = co_await session.get(srv.url("/slow"));
+      co_return co_await r.text();
+    };
+    aio::Task<std::string> first = aio::create_task(slow());
+    co_await aio::sleep(50ms);
+    http::RequestOptions o;
+    o.timeout = http::ClientTimeout{.total = std::nullopt, .connect = 100ms};
+    try {
+      (void)co_await session.get(srv.url("/fast"), o);
+      ADD_FAILURE() << "expected ServerTimeoutError";
+    } catch (const http::ServerTimeoutError& e) {
+      EXPECT_NE(std::string(e.what()).find("free connection"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(co_await first, "late");
+    EXPECT_EQ(co_await (co_await session.get(srv.url("/fast"), o)).text(), "fast");  // the unit came back
+    co_await session.close();
+    co_await srv.stop();
+  }());
+}
+
 TEST_F(ClientTest, CancelledRequestLeavesTheSessionUsable) {
   aio::run([]() -> aio::Coro<void> {
     ScriptServer srv([](const concur::test::RawRequest& r) {
