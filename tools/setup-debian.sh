@@ -30,6 +30,8 @@ packages=(
   wrk
   # fuzzing of the HTTP parser (tools/fuzz-http.sh: clang with libFuzzer)
   clang libclang-rt-14-dev
+  # multiprocessing: cereal serialises arguments and results for worker processes
+  libcereal-dev
   # lint: .clang-format, .clang-tidy
   clang-format clang-tidy
 )

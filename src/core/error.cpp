@@ -71,6 +71,13 @@ std::exception_ptr make_os_error(int err, const std::string& what) {
     case EPIPE:
     case ESHUTDOWN:
       return std::make_exception_ptr(BrokenPipeError(err, m));
+    case EEXIST:
+      return std::make_exception_ptr(FileExistsError(err, m));
+    case ENOENT:
+      return std::make_exception_ptr(FileNotFoundError(err, m));
+    case EACCES:
+    case EPERM:
+      return std::make_exception_ptr(PermissionError(err, m));
     case ETIMEDOUT:
       return std::make_exception_ptr(TimeoutError(m));
     default:

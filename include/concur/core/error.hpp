@@ -68,6 +68,21 @@ class BrokenPipeError : public ConnectionError {
  public:
   using ConnectionError::ConnectionError;
 };
+/// Python's FileExistsError (EEXIST): e.g. creating a shared-memory segment whose name is taken.
+class FileExistsError : public OSError {
+ public:
+  using OSError::OSError;
+};
+/// Python's FileNotFoundError (ENOENT): e.g. attaching to a shared-memory segment that is gone.
+class FileNotFoundError : public OSError {
+ public:
+  using OSError::OSError;
+};
+/// Python's PermissionError (EACCES, EPERM).
+class PermissionError : public OSError {
+ public:
+  using OSError::OSError;
+};
 /// "what: strerror(err)" as the OSError subclass Python would raise for `err`.
 std::exception_ptr make_os_error(int err, const std::string& what);
 /// Throws make_os_error(err, what).

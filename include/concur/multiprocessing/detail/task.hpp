@@ -1,0 +1,130 @@
+#pragma once
+// How a call travels to a worker process: the function as code identity (the module's GNU
+// build-id and the offset of the code in it, so that a worker running the same binary finds it
+// whatever address it was loaded at), a type-specific trampoline (same), and the serialised
+// arguments.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "concur/multiprocessing/serialize.hpp"
+
+namespace concur::multiprocessing {
+
+/// A worker runs another binary than the parent (its build-id differs), so a function cannot
+/// be found there.
+class CodeMismatchError : public Error {
+ public:
+  using Error::Error;
+};
+
+namespace detail {
+
+/// Where code lives: the build-id of the module (executable or shared library) holding it and
+/// the offset from the module's load address.
+struct CodeRef {
+  std::string build_id;
+  std::uint64_t offset = 0;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(build_id, offset);
+  }
+};
+
+/// The CodeRef of the code at `p`. std::invalid_argument when no loaded module holds it.
+CodeRef code_ref(const void* p);
+/// The address of `ref` in this process; CodeMismatchError when no loaded module has that
+/// build-id.
+const void* resolve(const CodeRef& ref);
+
+/// Runs one call in a worker: `fn` is the user's function, `args` its serialised argument
+/// tuple; returns the serialised result ("" for void). Throws what the function throws.
+using Trampoline = std::string (*)(const void* fn, std::string_view args);
+
+template <class R, class... A>
+std::string trampoline(const void* fn, std::string_view args) {
+  using Fn = R (*)(A...);
+  auto f = reinterpret_cast<Fn>(const_cast<void*>(fn));
+  auto tup = loads<std::tuple<std::decay_t<A>...>>(args);
+  if constexpr (std::is_void_v<R>) {
+    std::apply(f, std::move(tup));
+    return {};
+  } else {
+    return dumps(std::apply(f, std::move(tup)));
+  }
+}
+
+/// A call ready to send.
+struct PackedCall {
+  CodeRef trampoline;
+  CodeRef fn;
+  std::string args;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(trampoline, fn, args);
+  }
+};
+
+template <class F>
+struct fn_traits;
+template <class R, class... A>
+struct fn_traits<R (*)(A...)> {
+  using result = R;
+  using args = std::tuple<std::decay_t<A>...>;
+  static constexpr Trampoline trampoline = &detail::trampoline<R, A...>;
+};
+template <class R, class... A>
+struct fn_traits<R (*)(A...) noexcept> : fn_traits<R (*)(A...)> {};
+
+/// The plain function pointer behind `f`: a function, a function pointer, a static member
+/// function, or a captureless lambda (converted with unary +).
+template <class F>
+auto to_function_pointer(F f) {
+  if constexpr (std::is_pointer_v<F> && std::is_function_v<std::remove_pointer_t<F>>) {
+    return f;
+  } else {
+    static_assert(
+        requires { +f; } && std::is_pointer_v<decltype(+f)>,
+        "concur::multiprocessing: only plain functions, static member functions and captureless lambdas "
+        "can run in another process (a capture or a std::function cannot be sent: pass the data as "
+        "arguments)");
+    return +f;
+  }
+}
+
+template <class F>
+using fn_pointer_t = decltype(to_function_pointer(std::declval<F>()));
+template <class F>
+using result_t = typename fn_traits<fn_pointer_t<F>>::result;
+
+/// Packs `f(args...)`; the arguments are converted to the function's parameter types first.
+template <class F, class... A>
+PackedCall pack(F f, A&&... args) {
+  auto fp = to_function_pointer(f);
+  using Traits = fn_traits<decltype(fp)>;
+  static_assert(std::tuple_size_v<typename Traits::args> == sizeof...(A),
+                "concur::multiprocessing: wrong number of arguments for the function");
+  typename Traits::args tup(std::forward<A>(args)...);
+  PackedCall c;
+  c.trampoline = code_ref(reinterpret_cast<const void*>(Traits::trampoline));
+  c.fn = code_ref(reinterpret_cast<const void*>(fp));
+  c.args = dumps(tup);
+  return c;
+}
+
+/// Packs `f` with an argument tuple already made (map, starmap).
+template <class FP, class Tuple>
+PackedCall pack_tuple(FP fp, const CodeRef& tramp, const CodeRef& fn, const Tuple& tup) {
+  (void)fp;
+  PackedCall c;
+  c.trampoline = tramp;
+  c.fn = fn;
+  c.args = dumps(tup);
+  return c;
+}
+
+}  // namespace detail
+}  // namespace concur::multiprocessing

@@ -1,0 +1,94 @@
+#pragma once
+// The worker side of concur's process pools and Processes, and the messages between a parent
+// and its workers. A worker is this same executable started again (posix_spawn of
+// /proc/self/exe) with CONCUR_MP_WORKER in its environment: a constructor in worker.cpp sees
+// it before main() runs and serves requests on the inherited socket until told to exit or the
+// parent goes away.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "concur/multiprocessing/connection.hpp"
+#include "concur/multiprocessing/detail/task.hpp"
+
+namespace concur::multiprocessing {
+
+/// A worker process died while running a task (segfault, abort, _exit, killed): the task's
+/// result (Python's BrokenProcessPool, but only that task fails here).
+class BrokenProcessPool : public Error {
+ public:
+  using Error::Error;
+};
+
+/// An exception of a type this process cannot recreate, raised in a worker: type() is its C++
+/// type name, what() its message.
+class RemoteError : public Error {
+ public:
+  RemoteError(std::string type, const std::string& message) : Error(type + ": " + message), type_(std::move(type)) {}
+  [[nodiscard]] const std::string& type() const noexcept { return type_; }
+
+ private:
+  std::string type_;
+};
+
+namespace detail {
+
+/// One call's outcome, as the worker sends it.
+struct Outcome {
+  bool ok = false;
+  std::string payload;  // the serialised result, or the exception's message
+  std::string type;     // the exception's type name
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(ok, payload, type);
+  }
+};
+
+enum class RequestKind : std::uint8_t { run = 1, exit = 2, initialize = 3, process = 4 };
+
+struct Request {
+  RequestKind kind = RequestKind::run;
+  std::uint64_t id = 0;
+  std::vector<PackedCall> calls;
+  std::string name;  // process: the Process's name (current_process().name in the child)
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(kind, id, calls, name);
+  }
+};
+
+struct Reply {
+  std::uint64_t id = 0;
+  bool init_failed = false;
+  std::vector<Outcome> outcomes;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(id, init_failed, outcomes);
+  }
+};
+
+/// Runs one call here; never throws.
+Outcome run_call(const PackedCall& c) noexcept;
+/// The exception an Outcome stands for: the standard exception types and concur::Error are
+/// recreated with the message; others become RemoteError.
+std::exception_ptr outcome_error(const Outcome& o);
+
+/// A started worker process: its pid and the parent's end of its socket.
+struct SpawnedWorker {
+  pid_t pid = -1;
+  Connection conn;
+};
+/// Starts a worker (this executable again). Throws OSError.
+SpawnedWorker spawn_worker();
+/// "exit code 3", "signal 11 (SIGSEGV)" for a waitpid status.
+std::string describe_status(int status);
+/// Python's exitcode: the exit status, or minus the signal number.
+int exitcode_of(int status);
+/// Makes sure the worker entry point is linked into the program (it lives in a constructor).
+void ensure_worker_entry() noexcept;
+
+}  // namespace detail
+}  // namespace concur::multiprocessing

@@ -1,0 +1,422 @@
+// PoolCore (detail/pool_core.hpp): the manager thread of a process pool.
+//
+// The manager polls an eventfd (new work, close, terminate) and every worker's socket. Each
+// worker has at most two chunks in flight (one running, one queued behind it, so that it never
+// waits for the manager). A worker whose socket reaches EOF has died: it is reaped, the chunk it
+// was running fails with BrokenProcessPool naming the signal or exit code, the chunk queued
+// behind it goes back to the front of the queue, and a new worker takes its place.
+#include "concur/multiprocessing/pool.hpp"
+
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "concur/multiprocessing/detail/pool_core.hpp"
+
+namespace concur::multiprocessing::detail {
+
+namespace {
+
+struct Chunk {
+  std::uint64_t id = 0;
+  std::vector<Job> jobs;
+};
+
+struct WorkerSlot {
+  SpawnedWorker w;
+  std::deque<Chunk> inflight;
+  int tasks_done = 0;
+  bool retiring = false;  // max_tasks_per_child reached: told to exit
+};
+
+void fail_chunk(Chunk& c, const std::string& why) {
+  Outcome o;
+  o.ok = false;
+  o.type = "concur::multiprocessing::BrokenProcessPool";
+  o.payload = why;
+  for (Job& j : c.jobs) {
+    if (j.done) j.done(o);
+  }
+}
+
+pid_t reap(pid_t pid, int* status) {
+  for (;;) {
+    pid_t r = ::waitpid(pid, status, 0);
+    if (r < 0 && errno == EINTR) continue;
+    return r;
+  }
+}
+
+}  // namespace
+
+struct PoolCore::State {
+  PoolConfig cfg;
+  mutable std::mutex m;
+  std::deque<Chunk> queue;
+  std::vector<std::unique_ptr<WorkerSlot>> workers;  // manager thread only (pids() locks m)
+  bool closed = false, terminating = false;
+  std::optional<std::string> broken;  // why the pool cannot run anything (initializer failed)
+  std::uint64_t next_id = 1;
+  int wake = -1;
+  std::thread manager;
+  bool joined = false;
+
+  void wake_up() const {
+    std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t r = ::write(wake, &one, sizeof one);
+  }
+
+  /// Starts a worker and runs the initializer in it first (its reply is awaited in the loop).
+  void start_worker() {
+    auto slot = std::make_unique<WorkerSlot>();
+    slot->w = spawn_worker();
+    if (cfg.initializer) {
+      Request init;
+      init.kind = RequestKind::initialize;
+      init.id = 0;
+      init.calls.push_back(*cfg.initializer);
+      slot->w.conn.send(init);
+      slot->inflight.push_back(Chunk{0, {}});  // the initializer's reply
+    }
+    std::lock_guard g(m);
+    workers.push_back(std::move(slot));
+  }
+
+  void send_chunk(WorkerSlot& s, Chunk c) {
+    Request r;
+    r.kind = RequestKind::run;
+    r.id = c.id;
+    r.calls.reserve(c.jobs.size());
+    for (const Job& j : c.jobs) r.calls.push_back(j.call);
+    try {
+      s.w.conn.send(r);
+    } catch (const std::exception&) {
+      // The worker is gone (killed while idle): the chunk never reached it. Back to the queue;
+      // no more chunks for this worker, whose EOF the poll loop sees next.
+      s.retiring = true;
+      std::lock_guard g(m);
+      queue.push_front(std::move(c));
+      return;
+    }
+    s.inflight.push_back(std::move(c));
+  }
+
+  void dispatch() {
+    for (auto& sp : workers) {
+      WorkerSlot& s = *sp;
+      while (!s.retiring && s.inflight.size() < 2) {
+        Chunk c;
+        {
+          std::lock_guard g(m);
+          if (queue.empty()) return;
+          c = std::move(queue.front());
+          queue.pop_front();
+        }
+        send_chunk(s, std::move(c));
+      }
+    }
+  }
+
+  /// A worker's socket is readable: a reply, or EOF (it died or retired).
+  bool on_readable(WorkerSlot& s) {
+    Reply reply;
+    try {
+      reply = s.w.conn.recv<Reply>();
+    } catch (const std::exception&) {
+      int status = 0;
+      reap(s.w.pid, &status);
+      std::string why = "a worker process (pid " + std::to_string(s.w.pid) +
+                        ") died while running the task: " + describe_status(status);
+      {
+        std::lock_guard g(m);
+        if (broken) why = *broken;  // it exited because its initializer failed
+      }
+      if (!s.inflight.empty()) {
+        Chunk running = std::move(s.inflight.front());
+        s.inflight.pop_front();
+        if (!s.retiring || !running.jobs.empty()) fail_chunk(running, why);
+      }
+      std::lock_guard g(m);
+      for (auto it = s.inflight.rbegin(); it != s.inflight.rend(); ++it) queue.push_front(std::move(*it));
+      s.inflight.clear();
+      return false;  // remove this worker
+    }
+    if (s.inflight.empty()) return true;
+    Chunk c = std::move(s.inflight.front());
+    s.inflight.pop_front();
+    if (reply.init_failed) {
+      std::string why =
+          "the pool's initializer failed in a worker: " +
+          (reply.outcomes.empty() ? std::string("?") : reply.outcomes[0].type + ": " + reply.outcomes[0].payload);
+      std::lock_guard g(m);
+      broken = why;
+      return true;  // it exits by itself; its EOF removes it
+    }
+    for (std::size_t i = 0; i < c.jobs.size() && i < reply.outcomes.size(); ++i) {
+      if (c.jobs[i].done) c.jobs[i].done(reply.outcomes[i]);
+    }
+    s.tasks_done += static_cast<int>(c.jobs.size());
+    if (cfg.max_tasks_per_child > 0 && s.tasks_done >= cfg.max_tasks_per_child && !s.retiring) {
+      s.retiring = true;
+      Request bye;
+      bye.kind = RequestKind::exit;
+      try {
+        s.w.conn.send(bye);
+      } catch (const std::exception&) {
+      }
+      // Chunks queued behind: back to the queue for another worker.
+      std::lock_guard g(m);
+      for (auto it = s.inflight.rbegin(); it != s.inflight.rend(); ++it) queue.push_front(std::move(*it));
+      s.inflight.clear();
+    }
+    return true;
+  }
+
+  void fail_everything(const std::string& why) {
+    std::deque<Chunk> q;
+    {
+      std::lock_guard g(m);
+      q.swap(queue);
+    }
+    for (Chunk& c : q) fail_chunk(c, why);
+  }
+
+  void run() {
+    for (;;) {
+      bool term, done;
+      std::optional<std::string> why_broken;
+      {
+        std::lock_guard g(m);
+        term = terminating;
+        why_broken = broken;
+      }
+      if (term) {
+        for (auto& s : workers) ::kill(s->w.pid, SIGKILL);
+        for (auto& s : workers) {
+          int st = 0;
+          reap(s->w.pid, &st);
+          for (Chunk& c : s->inflight) fail_chunk(c, "the pool was terminated");
+        }
+        {
+          std::lock_guard g(m);
+          workers.clear();
+        }
+        fail_everything("the pool was terminated");
+        return;
+      }
+      if (why_broken) fail_everything(*why_broken);
+      // Replace workers that are gone (not after close() once nothing is left to do).
+      {
+        bool need;
+        {
+          std::lock_guard g(m);
+          need = !broken && (!closed || !queue.empty());
+        }
+        int live = 0;
+        for (auto& s : workers) live += s->retiring ? 0 : 1;
+        while (need && live < cfg.processes) {
+          try {
+            start_worker();
+            ++live;
+          } catch (const std::exception& e) {
+            std::lock_guard g(m);
+            broken = std::string("cannot start a worker process: ") + e.what();
+            break;
+          }
+        }
+      }
+      dispatch();
+      {
+        std::lock_guard g(m);
+        bool idle = queue.empty();
+        for (auto& s : workers) idle = idle && s->inflight.empty();
+        done = closed && idle;
+      }
+      if (done) {
+        Request bye;
+        bye.kind = RequestKind::exit;
+        for (auto& s : workers) {
+          try {
+            s->w.conn.send(bye);
+          } catch (const std::exception&) {
+          }
+        }
+        for (auto& s : workers) {
+          int st = 0;
+          reap(s->w.pid, &st);
+        }
+        std::lock_guard g(m);
+        workers.clear();
+        return;
+      }
+      std::vector<pollfd> fds;
+      fds.push_back({wake, POLLIN, 0});
+      for (auto& s : workers) fds.push_back({s->w.conn.fileno(), POLLIN, 0});
+      int r = ::poll(fds.data(), fds.size(), -1);
+      if (r < 0 && errno != EINTR) return;
+      if (fds[0].revents != 0) {
+        std::uint64_t v;
+        [[maybe_unused]] ssize_t n = ::read(wake, &v, sizeof v);
+      }
+      std::vector<std::unique_ptr<WorkerSlot>> keep;
+      for (std::size_t i = 0; i < workers.size(); ++i) {
+        bool alive = true;
+        if (fds[i + 1].revents != 0) alive = on_readable(*workers[i]);
+        if (alive) keep.push_back(std::move(workers[i]));
+      }
+      std::lock_guard g(m);
+      workers.swap(keep);
+    }
+  }
+};
+
+PoolCore::PoolCore(PoolConfig config) : s_(std::make_shared<State>()) {
+  if (config.processes < 1) throw std::invalid_argument("Pool: processes must be at least 1");
+  ensure_worker_entry();
+  s_->cfg = std::move(config);
+  s_->wake = ::eventfd(0, EFD_CLOEXEC);
+  if (s_->wake < 0) throw_os_error(errno, "Pool: eventfd");
+  auto st = s_;
+  s_->manager = std::thread([st] { st->run(); });
+}
+
+PoolCore::~PoolCore() {
+  terminate();
+  join();
+  if (s_->wake >= 0) ::close(s_->wake);
+}
+
+void PoolCore::submit(std::vector<Job> jobs) {
+  std::optional<std::string> broken;
+  {
+    std::lock_guard g(s_->m);
+    if (s_->closed) throw std::logic_error("Pool not running (closed): submit before close()");
+    if (s_->terminating) {
+      broken = "the pool was terminated";
+    } else if (s_->broken) {
+      broken = s_->broken;
+    } else {
+      s_->queue.push_back(Chunk{s_->next_id++, std::move(jobs)});
+    }
+  }
+  if (broken) {
+    Chunk c{0, std::move(jobs)};
+    fail_chunk(c, *broken);
+    return;
+  }
+  s_->wake_up();
+}
+
+void PoolCore::cancel_queued() {
+  std::deque<Chunk> q;
+  {
+    std::lock_guard g(s_->m);
+    q.swap(s_->queue);
+  }
+  Outcome o;
+  o.type = "concur::CancelledError";
+  o.payload = "cancelled by shutdown(cancel_futures=true)";
+  for (Chunk& c : q) {
+    for (Job& j : c.jobs) {
+      if (j.done) j.done(o);
+    }
+  }
+}
+
+void PoolCore::close() {
+  {
+    std::lock_guard g(s_->m);
+    s_->closed = true;
+  }
+  s_->wake_up();
+}
+
+void PoolCore::terminate() {
+  {
+    std::lock_guard g(s_->m);
+    s_->closed = true;
+    s_->terminating = true;
+  }
+  s_->wake_up();
+}
+
+void PoolCore::join() {
+  if (s_->manager.joinable()) {
+    if (s_->manager.get_id() == std::this_thread::get_id()) {
+      s_->manager.detach();  // a result callback destroying the pool: the thread ends by itself
+    } else {
+      s_->manager.join();
+    }
+  }
+}
+
+int PoolCore::processes() const noexcept { return s_->cfg.processes; }
+
+std::vector<pid_t> PoolCore::pids() const {
+  std::lock_guard g(s_->m);
+  std::vector<pid_t> out;
+  for (const auto& w : s_->workers) out.push_back(w->w.pid);
+  return out;
+}
+
+}  // namespace concur::multiprocessing::detail
+
+namespace concur::multiprocessing {
+
+int cpu_count() noexcept {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+namespace {
+detail::PoolConfig make_config(std::optional<int> processes, void (*initializer)(), int max_tasks) {
+  detail::PoolConfig c;
+  c.processes = processes.value_or(cpu_count());
+  if (initializer != nullptr) c.initializer = detail::pack(initializer);
+  c.max_tasks_per_child = max_tasks;
+  return c;
+}
+}  // namespace
+
+Pool::Pool(PoolOptions o)
+    : core_(std::make_unique<detail::PoolCore>(make_config(o.processes, o.initializer, o.maxtasksperchild))) {}
+
+Pool::~Pool() {
+  core_->terminate();
+  core_->join();
+}
+
+}  // namespace concur::multiprocessing
+
+namespace concur::futures {
+
+ProcessPoolExecutor::ProcessPoolExecutor(ProcessPoolOptions o)
+    : core_(std::make_unique<multiprocessing::detail::PoolCore>(
+          multiprocessing::make_config(o.max_workers, o.initializer, o.max_tasks_per_child))) {}
+
+void ProcessPoolExecutor::shutdown(bool wait, bool cancel_futures) {
+  if (cancel_futures) core_->cancel_queued();
+  if (!shut_) {
+    shut_ = true;
+    core_->close();
+  }
+  if (wait) core_->join();
+}
+
+}  // namespace concur::futures

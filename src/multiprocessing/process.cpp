@@ -1,0 +1,174 @@
+// mp::Process (process.hpp): a worker (worker.cpp) that runs one call and exits.
+#include "concur/multiprocessing/process.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+
+#include "concur/multiprocessing/detail/worker.hpp"
+
+namespace concur::multiprocessing {
+
+namespace {
+
+std::atomic<int> g_counter{0};
+
+struct Child {
+  Process* p;
+  pid_t pid;
+  bool daemon;
+};
+
+std::mutex& reg_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::vector<Child>& registry() {
+  static std::vector<Child> r;
+  return r;
+}
+
+void forget(pid_t pid) {
+  std::lock_guard g(reg_mutex());
+  std::erase_if(registry(), [pid](const Child& c) { return c.pid == pid; });
+}
+
+/// At normal exit: daemon children are terminated, the others joined (Python's behaviour).
+void at_exit() {
+  std::vector<Child> kids;
+  {
+    std::lock_guard g(reg_mutex());
+    kids = registry();
+  }
+  for (const Child& c : kids) {
+    if (c.daemon) ::kill(c.pid, SIGTERM);
+  }
+  for (const Child& c : kids) {
+    int st = 0;
+    while (::waitpid(c.pid, &st, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+void register_child(Process* p, pid_t pid, bool daemon) {
+  static std::once_flag once;
+  std::call_once(once, [] { std::atexit(at_exit); });
+  std::lock_guard g(reg_mutex());
+  registry().push_back(Child{p, pid, daemon});
+}
+
+}  // namespace
+
+void Process::init_name() { name_ = "Process-" + std::to_string(++g_counter); }
+
+Process::~Process() {
+  if (pid_ > 0 && !status_) (void)poll_exit(false);  // reap it if it is done: no zombie
+  if (pidfd_ >= 0) ::close(pidfd_);
+  if (pid_ > 0 && !status_) {
+    std::lock_guard g(reg_mutex());
+    for (Child& c : registry()) {
+      if (c.pid == pid_) c.p = nullptr;
+    }
+  }
+}
+
+void Process::set_daemon(bool d) {
+  if (pid_ > 0) throw std::logic_error("Process.daemon: set it before start()");
+  daemon_ = d;
+}
+
+void Process::start() {
+  if (pid_ > 0) throw std::logic_error("Process.start: a process can only be started once");
+  detail::SpawnedWorker w = detail::spawn_worker();
+  detail::Request r;
+  r.kind = detail::RequestKind::process;
+  r.calls.push_back(call_);
+  r.name = name_;
+  w.conn.send(r);
+  pid_ = w.pid;
+  pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+  register_child(this, pid_, daemon_);
+}
+
+bool Process::poll_exit(bool block) {
+  if (status_) return true;
+  if (pid_ <= 0) throw std::logic_error("Process: not started");
+  int st = 0;
+  for (;;) {
+    pid_t r = ::waitpid(pid_, &st, block ? 0 : WNOHANG);
+    if (r < 0 && errno == EINTR) continue;
+    if (r == pid_) {
+      status_ = st;
+      forget(pid_);
+      return true;
+    }
+    return false;
+  }
+}
+
+void Process::join() { (void)poll_exit(true); }
+
+bool Process::join(std::chrono::nanoseconds timeout) {
+  if (poll_exit(false)) return true;
+  if (pidfd_ >= 0) {
+    pollfd p{pidfd_, POLLIN, 0};
+    int ms = timeout.count() <= 0 ? 0 : static_cast<int>((timeout.count() + 999'999) / 1'000'000);
+    while (::poll(&p, 1, ms) < 0 && errno == EINTR) {
+    }
+    return poll_exit(false);
+  }
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (poll_exit(false)) return true;
+    ::usleep(1000);
+  }
+  return poll_exit(false);
+}
+
+bool Process::is_alive() { return pid_ > 0 && !poll_exit(false); }
+
+std::optional<int> Process::exitcode() {
+  if (pid_ <= 0 || !poll_exit(false)) return std::nullopt;
+  return detail::exitcode_of(*status_);
+}
+
+void Process::terminate() {
+  if (pid_ > 0 && !status_) ::kill(pid_, SIGTERM);
+}
+
+void Process::kill() {
+  if (pid_ > 0 && !status_) ::kill(pid_, SIGKILL);
+}
+
+ProcessInfo current_process() {
+  const char* n = std::getenv("CONCUR_MP_PROCESS_NAME");
+  return ProcessInfo{n != nullptr ? n : "MainProcess", ::getpid()};
+}
+
+std::vector<pid_t> active_children() {
+  std::vector<Child> kids;
+  {
+    std::lock_guard g(reg_mutex());
+    kids = registry();
+  }
+  std::vector<pid_t> out;
+  for (const Child& c : kids) {
+    siginfo_t info{};
+    // WNOWAIT: look without reaping, so that the Process object still gets the exit status.
+    if (::waitid(P_PID, static_cast<id_t>(c.pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == c.pid) {
+      continue;  // finished
+    }
+    out.push_back(c.pid);
+  }
+  return out;
+}
+
+}  // namespace concur::multiprocessing

@@ -1,0 +1,1 @@
+// serialize.hpp is header-only; this file keeps the module's source list stable.
