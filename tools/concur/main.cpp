@@ -28,16 +28,18 @@ int main(int argc, char** argv) {
   tour_cmd->footer(
       "Runs the examples of a Python concurrency tutorial with concur and measures them:\n"
       "  1. CPU-bound: sum(i*i for i in range(n)) for the 20 numbers 5,000,000..5,000,019, serially,\n"
-      "     on ThreadPoolExecutor() (Python's default workers) and on ThreadPoolExecutor(2).\n"
+      "     on ThreadPoolExecutor() (Python's default workers), on ThreadPoolExecutor(2), and on\n"
+      "     multiprocessing.Pool() (worker processes, the tutorial's answer for CPython).\n"
       "     In CPython, threads cannot speed this up (the GIL); here they can.\n"
       "  2. I/O-bound: the tutorial's 160 downloads, over HTTP from a loopback web server that\n"
       "     answers after 20 ms (half the pages 10 KB, half tiny; --url downloads real sites\n"
       "     instead): serially with one Session, on ThreadPoolExecutor(5).map with a thread-local\n"
-      "     Session each, as the tutorial's max_workers=5, and as 160 asyncio tasks sharing one\n"
-      "     ClientSession on one event loop (one thread), as the tutorial's aiohttp version.\n"
+      "     Session each, as the tutorial's max_workers=5, on Pool(5).map (processes), and as 160\n"
+      "     asyncio tasks sharing one ClientSession on one event loop (one thread), as the\n"
+      "     tutorial's aiohttp version.\n"
       "Prints per demo a table (model, wall time, CPU time from getrusage, speed-up over serial)\n"
-      "and a verdict drawn from the measurements. A progress line goes to stderr.\n"
-      "Later modules add processes (multiprocessing) and green-thread (gevent) models.\n"
+      "(CPU time includes the worker processes') and a verdict drawn from the measurements. A\n"
+      "progress line goes to stderr. A later module adds green-thread (gevent) models.\n"
       "\n"
       "Quick run: concur tour --io-jobs 20 --io-delay-ms 2 --cpu-base 200000");
   tour_cmd->add_option("--cpu-base", tour.cpu_base, "CPU demo: first n of sum(i*i for i in range(n))")
