@@ -7,10 +7,12 @@
 // behind it goes back to the front of the queue, and a new worker takes its place.
 #include "concur/multiprocessing/pool.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,9 +37,14 @@ struct Chunk {
 struct WorkerSlot {
   SpawnedWorker w;
   std::deque<Chunk> inflight;
-  int tasks_done = 0;
-  bool retiring = false;  // max_tasks_per_child reached: told to exit
+  int tasks_done = 0, tasks_sent = 0;
+  bool retiring = false;  // max_tasks_per_child reached (or unreachable): no more chunks
+  std::string out;        // framed requests not yet written (the socket is non-blocking here)
+  std::string in;         // bytes read, not yet a whole reply
 };
+
+/// Chunks a worker may have at once: it never waits for the manager between two.
+constexpr std::size_t kWindow = 16;
 
 void fail_chunk(Chunk& c, const std::string& why) {
   Outcome o;
@@ -70,6 +77,7 @@ struct PoolCore::State {
   int wake = -1;
   std::thread manager;
   bool joined = false;
+  bool batching = false;  // dispatch(): requests collect in the outboxes, flushed at its end
 
   void wake_up() const {
     std::uint64_t one = 1;
@@ -80,16 +88,48 @@ struct PoolCore::State {
   void start_worker() {
     auto slot = std::make_unique<WorkerSlot>();
     slot->w = spawn_worker();
+    int fd = slot->w.conn.fileno();
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
     if (cfg.initializer) {
       Request init;
       init.kind = RequestKind::initialize;
       init.id = 0;
       init.calls.push_back(*cfg.initializer);
-      slot->w.conn.send(init);
+      send_request(*slot, init);
       slot->inflight.push_back(Chunk{0, {}});  // the initializer's reply
     }
     std::lock_guard g(m);
     workers.push_back(std::move(slot));
+  }
+
+  /// Frames `r` into the worker's outbox and writes what the socket takes now. The manager
+  /// never blocks on a worker: a worker blocked writing a big reply while the manager blocked
+  /// writing a big request to it would deadlock them both.
+  void send_request(WorkerSlot& s, const Request& r) {
+    std::string body = dumps(r);
+    unsigned char len[8];
+    auto n = static_cast<std::uint64_t>(body.size());
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
+    s.out.append(reinterpret_cast<const char*>(len), 8);
+    s.out.append(body);
+    if (!batching) flush(s);
+  }
+
+  void flush(WorkerSlot& s) {
+    std::size_t off = 0;
+    while (off < s.out.size()) {
+      ssize_t w = ::send(s.w.conn.fileno(), s.out.data() + off, s.out.size() - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (w > 0) {
+        off += static_cast<std::size_t>(w);
+        continue;
+      }
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      // The worker is gone: nothing more reaches it; its EOF fails or requeues its chunks.
+      s.retiring = true;
+      off = s.out.size();
+    }
+    s.out.erase(0, off);
   }
 
   void send_chunk(WorkerSlot& s, Chunk c) {
@@ -98,88 +138,132 @@ struct PoolCore::State {
     r.id = c.id;
     r.calls.reserve(c.jobs.size());
     for (const Job& j : c.jobs) r.calls.push_back(j.call);
-    try {
-      s.w.conn.send(r);
-    } catch (const std::exception&) {
-      // The worker is gone (killed while idle): the chunk never reached it. Back to the queue;
-      // no more chunks for this worker, whose EOF the poll loop sees next.
-      s.retiring = true;
-      std::lock_guard g(m);
-      queue.push_front(std::move(c));
-      return;
-    }
+    s.tasks_sent += static_cast<int>(c.jobs.size());
     s.inflight.push_back(std::move(c));
+    send_request(s, r);
   }
 
+  /// Tops every worker's window up; each worker's new requests go out in one write.
   void dispatch() {
+    batching = true;
+    bool empty = false;
     for (auto& sp : workers) {
       WorkerSlot& s = *sp;
-      while (!s.retiring && s.inflight.size() < 2) {
+      while (!empty && !s.retiring && s.inflight.size() < kWindow &&
+             (cfg.max_tasks_per_child <= 0 || s.tasks_sent < cfg.max_tasks_per_child)) {
         Chunk c;
         {
           std::lock_guard g(m);
-          if (queue.empty()) return;
+          if (queue.empty()) {
+            empty = true;
+            break;
+          }
           c = std::move(queue.front());
           queue.pop_front();
         }
         send_chunk(s, std::move(c));
       }
     }
+    batching = false;
+    for (auto& sp : workers) {
+      if (!sp->out.empty()) flush(*sp);
+    }
   }
 
-  /// A worker's socket is readable: a reply, or EOF (it died or retired).
-  bool on_readable(WorkerSlot& s) {
-    Reply reply;
-    try {
-      reply = s.w.conn.recv<Reply>();
-    } catch (const std::exception&) {
-      int status = 0;
-      reap(s.w.pid, &status);
-      std::string why = "a worker process (pid " + std::to_string(s.w.pid) +
-                        ") died while running the task: " + describe_status(status);
-      {
-        std::lock_guard g(m);
-        if (broken) why = *broken;  // it exited because its initializer failed
-      }
-      if (!s.inflight.empty()) {
-        Chunk running = std::move(s.inflight.front());
-        s.inflight.pop_front();
-        if (!s.retiring || !running.jobs.empty()) fail_chunk(running, why);
-      }
+  /// The worker died (EOF on its socket): reap it, fail the chunk it was running, requeue the
+  /// others.
+  void on_death(WorkerSlot& s) {
+    int status = 0;
+    reap(s.w.pid, &status);
+    std::string why = "a worker process (pid " + std::to_string(s.w.pid) +
+                      ") died while running the task: " + describe_status(status);
+    {
       std::lock_guard g(m);
-      for (auto it = s.inflight.rbegin(); it != s.inflight.rend(); ++it) queue.push_front(std::move(*it));
-      s.inflight.clear();
-      return false;  // remove this worker
+      if (broken) why = *broken;  // it exited because its initializer failed
     }
-    if (s.inflight.empty()) return true;
+    // Which chunk killed it: the one its progress word names, unless it had finished that one
+    // (then it died between tasks, e.g. killed from outside while idle, and none failed). The
+    // others go back to the queue, including any it had finished whose replies were lost
+    // (they run again: at-least-once for a worker killed from outside).
+    const std::uint64_t progress = s.w.running != nullptr ? *s.w.running : kIdle;
+    const bool idle = (progress & kIdle) != 0;
+    const std::uint64_t running_id = progress & ~kIdle;
+    std::deque<Chunk> again;
+    for (Chunk& c : s.inflight) {
+      if (c.jobs.empty()) continue;  // an initializer's placeholder
+      if (!idle && c.id == running_id) {
+        fail_chunk(c, why);
+      } else {
+        again.push_back(std::move(c));
+      }
+    }
+    s.inflight.clear();
+    std::lock_guard g(m);
+    for (auto it = again.rbegin(); it != again.rend(); ++it) queue.push_front(std::move(*it));
+  }
+
+  /// A worker's socket is readable: replies, or EOF (it died or retired). False: remove it.
+  bool on_readable(WorkerSlot& s) {
+    bool eof = false;
+    char buf[64 * 1024];
+    for (;;) {
+      ssize_t r = ::recv(s.w.conn.fileno(), buf, sizeof buf, MSG_DONTWAIT);
+      if (r > 0) {
+        s.in.append(buf, static_cast<std::size_t>(r));
+        if (static_cast<std::size_t>(r) < sizeof buf) break;
+        continue;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      eof = true;  // 0, or ECONNRESET
+      break;
+    }
+    std::size_t off = 0;
+    while (s.in.size() - off >= 8) {
+      std::uint64_t n = 0;
+      for (int i = 0; i < 8; ++i) n |= static_cast<std::uint64_t>(static_cast<unsigned char>(s.in[off + i])) << (8 * i);
+      if (s.in.size() - off - 8 < n) break;
+      Reply reply;
+      try {
+        reply = loads<Reply>(std::string_view(s.in).substr(off + 8, static_cast<std::size_t>(n)));
+      } catch (const std::exception&) {
+        eof = true;  // garbage from a worker: treat it as dead
+        break;
+      }
+      off += 8 + static_cast<std::size_t>(n);
+      on_reply(s, reply);
+    }
+    s.in.erase(0, off);
+    if (eof) {
+      on_death(s);
+      return false;
+    }
+    return true;
+  }
+
+  void on_reply(WorkerSlot& s, Reply& reply) {
+    if (s.inflight.empty()) return;
     Chunk c = std::move(s.inflight.front());
     s.inflight.pop_front();
     if (reply.init_failed) {
       std::string why =
           "the pool's initializer failed in a worker: " +
           (reply.outcomes.empty() ? std::string("?") : reply.outcomes[0].type + ": " + reply.outcomes[0].payload);
+      s.retiring = true;
       std::lock_guard g(m);
       broken = why;
-      return true;  // it exits by itself; its EOF removes it
+      return;  // it exits by itself; its EOF removes it
     }
     for (std::size_t i = 0; i < c.jobs.size() && i < reply.outcomes.size(); ++i) {
       if (c.jobs[i].done) c.jobs[i].done(reply.outcomes[i]);
     }
     s.tasks_done += static_cast<int>(c.jobs.size());
     if (cfg.max_tasks_per_child > 0 && s.tasks_done >= cfg.max_tasks_per_child && !s.retiring) {
-      s.retiring = true;
+      s.retiring = true;  // nothing more was sent to it (dispatch stops at the limit)
       Request bye;
       bye.kind = RequestKind::exit;
-      try {
-        s.w.conn.send(bye);
-      } catch (const std::exception&) {
-      }
-      // Chunks queued behind: back to the queue for another worker.
-      std::lock_guard g(m);
-      for (auto it = s.inflight.rbegin(); it != s.inflight.rend(); ++it) queue.push_front(std::move(*it));
-      s.inflight.clear();
+      send_request(s, bye);
     }
-    return true;
   }
 
   void fail_everything(const std::string& why) {
@@ -246,6 +330,8 @@ struct PoolCore::State {
         Request bye;
         bye.kind = RequestKind::exit;
         for (auto& s : workers) {
+          int fd = s->w.conn.fileno();
+          ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);  // the last words may block
           try {
             s->w.conn.send(bye);
           } catch (const std::exception&) {
@@ -261,7 +347,10 @@ struct PoolCore::State {
       }
       std::vector<pollfd> fds;
       fds.push_back({wake, POLLIN, 0});
-      for (auto& s : workers) fds.push_back({s->w.conn.fileno(), POLLIN, 0});
+      for (auto& s : workers) {
+        auto ev = static_cast<short>(POLLIN | (s->out.empty() ? 0 : POLLOUT));
+        fds.push_back({s->w.conn.fileno(), ev, 0});
+      }
       int r = ::poll(fds.data(), fds.size(), -1);
       if (r < 0 && errno != EINTR) return;
       if (fds[0].revents != 0) {
@@ -271,7 +360,8 @@ struct PoolCore::State {
       std::vector<std::unique_ptr<WorkerSlot>> keep;
       for (std::size_t i = 0; i < workers.size(); ++i) {
         bool alive = true;
-        if (fds[i + 1].revents != 0) alive = on_readable(*workers[i]);
+        if ((fds[i + 1].revents & POLLOUT) != 0) flush(*workers[i]);
+        if ((fds[i + 1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) alive = on_readable(*workers[i]);
         if (alive) keep.push_back(std::move(workers[i]));
       }
       std::lock_guard g(m);
@@ -298,6 +388,7 @@ PoolCore::~PoolCore() {
 
 void PoolCore::submit(std::vector<Job> jobs) {
   std::optional<std::string> broken;
+  bool wake = false;
   {
     std::lock_guard g(s_->m);
     if (s_->closed) throw std::logic_error("Pool not running (closed): submit before close()");
@@ -306,6 +397,8 @@ void PoolCore::submit(std::vector<Job> jobs) {
     } else if (s_->broken) {
       broken = s_->broken;
     } else {
+      wake = s_->queue.empty();  // else the manager gets to it anyway: it sleeps only while
+                                 // every worker's window is full, and a reply wakes it
       s_->queue.push_back(Chunk{s_->next_id++, std::move(jobs)});
     }
   }
@@ -314,7 +407,7 @@ void PoolCore::submit(std::vector<Job> jobs) {
     fail_chunk(c, *broken);
     return;
   }
-  s_->wake_up();
+  if (wake) s_->wake_up();
 }
 
 void PoolCore::cancel_queued() {

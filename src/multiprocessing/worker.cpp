@@ -6,11 +6,13 @@
 #include <cxxabi.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -25,7 +27,30 @@ namespace concur::multiprocessing::detail {
 
 namespace {
 
-constexpr int kWorkerFd = 3;  // where the worker finds its socket
+constexpr int kWorkerFd = 3;    // where the worker finds its socket
+constexpr int kProgressFd = 4;  // and its progress page (a memfd shared with the parent)
+
+// The worker's pending replies, for the crash handler (worker processes only).
+int g_fd = -1;
+const std::string* g_out = nullptr;
+volatile std::uint64_t* g_running = nullptr;
+
+/// A task crashed the worker (SIGSEGV, SIGABRT, ...): send the replies already made, so that
+/// only the crashing task fails, then die of the same signal.
+void on_crash(int sig) {
+  if (g_out != nullptr && g_fd >= 0) {
+    const char* p = g_out->data();
+    std::size_t left = g_out->size();
+    while (left > 0) {
+      ssize_t w = ::send(g_fd, p, left, MSG_NOSIGNAL);
+      if (w <= 0) break;
+      p += w;
+      left -= static_cast<std::size_t>(w);
+    }
+  }
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
 constexpr const char* kEnv = "CONCUR_MP_WORKER";
 
 std::string demangle(const char* name) {
@@ -41,38 +66,92 @@ std::string demangle(const char* name) {
   ::_exit(code);
 }
 
+/// Appends one length-prefixed frame.
+void frame_into(std::string& out, const std::string& body) {
+  auto n = static_cast<std::uint64_t>(body.size());
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(n >> (8 * i)));
+  out.append(body);
+}
+
+void write_all(int fd, const std::string& data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    ssize_t w = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) worker_exit(0);  // the parent is gone
+    off += static_cast<std::size_t>(w);
+  }
+}
+
+/// Serves requests: reads whatever has arrived in one go, answers every whole request in it,
+/// and sends the answers together once nothing more is waiting (few system calls per task when
+/// the parent keeps several requests queued here).
 [[noreturn]] void serve(int fd) {
-  Connection conn(fd);
+  std::string in, out;
+  std::vector<char> buf(256 * 1024);
+  g_fd = fd;
+  g_out = &out;
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) ::signal(sig, on_crash);
   for (;;) {
-    Request req;
-    try {
-      req = conn.recv<Request>();
-    } catch (...) {  // the parent closed (or went away): done
-      worker_exit(0);
-    }
-    if (req.kind == RequestKind::exit) worker_exit(0);
-    if (req.kind == RequestKind::process) {  // a Process: run the target, exit 0, or 1 after printing the error
-      ::setenv("CONCUR_MP_PROCESS_NAME", req.name.c_str(), 1);
-      conn.close();
-      Outcome o = req.calls.empty() ? Outcome{} : run_call(req.calls[0]);
-      if (!o.ok) {
-        std::fprintf(stderr, "Process %s:\n%s: %s\n", req.name.c_str(), o.type.c_str(), o.payload.c_str());
+    std::size_t off = 0;
+    while (in.size() - off >= 8) {
+      std::uint64_t n = 0;
+      for (int i = 0; i < 8; ++i) n |= static_cast<std::uint64_t>(static_cast<unsigned char>(in[off + i])) << (8 * i);
+      if (in.size() - off - 8 < n) break;
+      Request req;
+      try {
+        req = loads<Request>(std::string_view(in).substr(off + 8, static_cast<std::size_t>(n)));
+      } catch (...) {
+        worker_exit(2);  // not a request: nothing sensible to do
+      }
+      off += 8 + static_cast<std::size_t>(n);
+      if (req.kind == RequestKind::exit) {
+        write_all(fd, out);
+        worker_exit(0);
+      }
+      if (req.kind == RequestKind::process) {  // a Process: run the target, exit 0, or 1 after printing the error
+        ::setenv("CONCUR_MP_PROCESS_NAME", req.name.c_str(), 1);
+        ::close(fd);
+        Outcome o = req.calls.empty() ? Outcome{} : run_call(req.calls[0]);
+        if (!o.ok) {
+          std::fprintf(stderr, "Process %s:\n%s: %s\n", req.name.c_str(), o.type.c_str(), o.payload.c_str());
+          worker_exit(1);
+        }
+        worker_exit(0);
+      }
+      Reply reply;
+      reply.id = req.id;
+      reply.outcomes.reserve(req.calls.size());
+      if (g_running != nullptr) *g_running = req.id;
+      for (const PackedCall& c : req.calls) reply.outcomes.push_back(run_call(c));
+      if (g_running != nullptr) *g_running = req.id | kIdle;
+      if (req.kind == RequestKind::initialize && !reply.outcomes.empty() && !reply.outcomes[0].ok) {
+        reply.init_failed = true;
+      }
+      frame_into(out, dumps(reply));
+      if (reply.init_failed) {
+        write_all(fd, out);
         worker_exit(1);
       }
-      worker_exit(0);
+      if (out.size() >= 256 * 1024) {
+        write_all(fd, out);
+        out.clear();
+      }
     }
-    Reply reply;
-    reply.id = req.id;
-    reply.outcomes.reserve(req.calls.size());
-    for (const PackedCall& c : req.calls) reply.outcomes.push_back(run_call(c));
-    if (req.kind == RequestKind::initialize && !reply.outcomes.empty() && !reply.outcomes[0].ok)
-      reply.init_failed = true;
-    try {
-      conn.send(reply);
-    } catch (...) {
-      worker_exit(0);
+    in.erase(0, off);
+    // More requests already here? Then answer them before sending; else send what is done.
+    ssize_t r = ::recv(fd, buf.data(), buf.size(), out.empty() ? 0 : MSG_DONTWAIT);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      write_all(fd, out);
+      out.clear();
+      r = ::recv(fd, buf.data(), buf.size(), 0);
     }
-    if (reply.init_failed) worker_exit(1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      if (!out.empty()) write_all(fd, out);
+      worker_exit(0);  // the parent closed (or went away): done
+    }
+    in.append(buf.data(), static_cast<std::size_t>(r));
   }
 }
 
@@ -87,6 +166,9 @@ __attribute__((constructor)) void worker_entry() {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // no orphans when the parent dies
   if (::getppid() != parent) worker_exit(1);
   ::signal(SIGPIPE, SIG_IGN);
+  void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, kProgressFd, 0);
+  if (page != MAP_FAILED) g_running = static_cast<volatile std::uint64_t*>(page);
+  ::close(kProgressFd);
   serve(kWorkerFd);
 }
 
@@ -139,9 +221,28 @@ SpawnedWorker spawn_worker() {
   ensure_worker_entry();
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) throw_os_error(errno, "worker: socketpair");
+  int mfd = ::memfd_create("concur-mp-progress", MFD_CLOEXEC);
+  if (mfd < 0 || ::ftruncate(mfd, 4096) != 0) {
+    int e = errno;
+    ::close(sv[0]);
+    ::close(sv[1]);
+    if (mfd >= 0) ::close(mfd);
+    throw_os_error(e, "worker: memfd_create");
+  }
+  void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+  if (page == MAP_FAILED) {
+    int e = errno;
+    ::close(sv[0]);
+    ::close(sv[1]);
+    ::close(mfd);
+    throw_os_error(e, "worker: mmap");
+  }
+  *static_cast<volatile std::uint64_t*>(page) = kIdle;
+  std::shared_ptr<void> progress(page, [](void* p) { ::munmap(p, 4096); });
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, sv[1], kWorkerFd);
+  posix_spawn_file_actions_adddup2(&fa, mfd, kProgressFd);
   std::vector<std::string> env_store;
   std::vector<char*> envp;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
@@ -157,11 +258,13 @@ SpawnedWorker spawn_worker() {
   int rc = ::posix_spawn(&pid, exe, &fa, nullptr, argv, envp.data());
   posix_spawn_file_actions_destroy(&fa);
   ::close(sv[1]);
+  ::close(mfd);
   if (rc != 0) {
     ::close(sv[0]);
     throw_os_error(rc, "worker: posix_spawn(/proc/self/exe)");
   }
-  return SpawnedWorker{pid, Connection(sv[0])};
+  SpawnedWorker w{pid, Connection(sv[0]), progress, static_cast<const volatile std::uint64_t*>(page)};
+  return w;
 }
 
 std::string describe_status(int status) {

@@ -120,35 +120,98 @@ inline std::size_t default_chunksize(std::size_t n, int processes) {
   return c == 0 ? 1 : c;
 }
 
+/// Submits f over `arg_tuples` in chunks of `chunksize` (one message, one batch call in the
+/// worker per chunk); a future per chunk.
 template <class F, class Tuples>
-auto submit_all(PoolCore& core, F f, const Tuples& arg_tuples, std::optional<std::size_t> chunksize) {
+auto submit_chunks(PoolCore& core, F f, const Tuples& arg_tuples, std::size_t chunksize) {
   auto fp = to_function_pointer(f);
   using Traits = fn_traits<decltype(fp)>;
   using R = typename Traits::result;
-  const CodeRef tramp = code_ref(reinterpret_cast<const void*>(Traits::trampoline));
+  const CodeRef tramp = code_ref(reinterpret_cast<const void*>(Traits::batch()));
   const CodeRef fn = code_ref(reinterpret_cast<const void*>(fp));
-  std::vector<futures::Future<R>> out;
-  out.reserve(arg_tuples.size());
+  std::vector<futures::Future<std::vector<R>>> out;
   const std::size_t n = arg_tuples.size();
-  const std::size_t cs = chunksize.value_or(1) == 0 ? 1 : chunksize.value_or(1);
+  const std::size_t cs = chunksize == 0 ? 1 : chunksize;
+  out.reserve(n / cs + 1);
   for (std::size_t i = 0; i < n; i += cs) {
+    std::vector<typename Traits::args> chunk;
+    chunk.reserve(std::min(cs, n - i));
+    for (std::size_t j = i; j < n && j < i + cs; ++j) chunk.emplace_back(arg_tuples[j]);
+    auto p = std::make_shared<futures::Promise<std::vector<R>>>();
+    out.push_back(p->get_future());
     std::vector<Job> jobs;
-    for (std::size_t j = i; j < n && j < i + cs; ++j) {
-      auto p = std::make_shared<futures::Promise<R>>();
-      out.push_back(p->get_future());
-      typename Traits::args tup(arg_tuples[j]);
-      jobs.push_back(Job{PackedCall{tramp, fn, dumps(tup)}, [p](const Outcome& o) { settle(*p, o); }});
-    }
+    jobs.push_back(Job{PackedCall{tramp, fn, dumps(chunk)}, [p](const Outcome& o) { settle(*p, o); }});
     core.submit(std::move(jobs));
   }
   return out;
 }
 
+/// Submits the chunks and gathers them into one future: the chunks' callbacks fill their slots
+/// and the last one sets the result, so a waiter wakes once, not once per chunk.
+template <class F, class Tuples>
+auto submit_gathered(PoolCore& core, F f, const Tuples& arg_tuples, std::size_t chunksize) {
+  auto fp = to_function_pointer(f);
+  using Traits = fn_traits<decltype(fp)>;
+  using R = typename Traits::result;
+  struct Gather {
+    std::vector<std::vector<R>> parts;
+    std::vector<std::exception_ptr> errors;
+    std::atomic<std::size_t> left{0};
+    futures::Promise<std::vector<R>> promise;
+  };
+  const CodeRef tramp = code_ref(reinterpret_cast<const void*>(Traits::batch()));
+  const CodeRef fn = code_ref(reinterpret_cast<const void*>(fp));
+  const std::size_t n = arg_tuples.size();
+  const std::size_t cs = chunksize == 0 ? 1 : chunksize;
+  const std::size_t chunks = (n + cs - 1) / cs;
+  auto g = std::make_shared<Gather>();
+  g->parts.resize(chunks);
+  g->errors.resize(chunks);
+  g->left = chunks;
+  futures::Future<std::vector<R>> result = g->promise.get_future();
+  if (chunks == 0) g->promise.set_result(std::vector<R>{});
+  for (std::size_t k = 0; k < chunks; ++k) {
+    std::vector<typename Traits::args> chunk;
+    const std::size_t i = k * cs;
+    chunk.reserve(std::min(cs, n - i));
+    for (std::size_t j = i; j < n && j < i + cs; ++j) chunk.emplace_back(arg_tuples[j]);
+    std::vector<Job> jobs;
+    jobs.push_back(Job{PackedCall{tramp, fn, dumps(chunk)}, [g, k](const Outcome& o) {
+                         futures::Promise<std::vector<R>> one;
+                         futures::Future<std::vector<R>> got = one.get_future();
+                         settle(one, o);
+                         if (std::exception_ptr e = got.exception()) {
+                           g->errors[k] = e;
+                         } else {
+                           g->parts[k] = got.result();
+                         }
+                         if (g->left.fetch_sub(1) != 1) return;
+                         for (auto& e : g->errors) {
+                           if (e) {
+                             g->promise.set_exception(e);
+                             return;
+                           }
+                         }
+                         std::vector<R> all;
+                         for (auto& part : g->parts) {
+                           all.insert(all.end(), std::make_move_iterator(part.begin()),
+                                      std::make_move_iterator(part.end()));
+                         }
+                         g->promise.set_result(std::move(all));
+                       }});
+    core.submit(std::move(jobs));
+  }
+  return result;
+}
+
+/// The chunks' results, flattened in order (the first failing chunk's exception is thrown).
 template <class R>
-std::vector<R> collect(const std::vector<futures::Future<R>>& fs) {
+std::vector<R> collect(const std::vector<futures::Future<std::vector<R>>>& chunks) {
   std::vector<R> out;
-  out.reserve(fs.size());
-  for (const auto& f : fs) out.push_back(f.result());
+  for (const auto& c : chunks) {
+    std::vector<R> part = c.result();
+    out.insert(out.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+  }
   return out;
 }
 
@@ -187,34 +250,37 @@ class Pool {
   /// about four chunks per worker). The first exception (in order) is rethrown.
   template <class F, class Range>
   auto map(F f, const Range& xs, std::optional<std::size_t> chunksize = std::nullopt) {
-    return detail::collect(map_futures(f, xs, chunksize));
+    return map_async(f, xs, chunksize).get();
   }
   template <class F, class Range>
   auto map_async(F f, const Range& xs, std::optional<std::size_t> chunksize = std::nullopt) {
-    using R = detail::result_t<F>;
-    auto fs = map_futures(f, xs, chunksize);
-    return gather_async<R>(std::move(fs));
+    using Arg = std::tuple_element_t<0, typename detail::fn_traits<detail::fn_pointer_t<F>>::args>;
+    std::vector<std::tuple<Arg>> tuples;
+    for (const auto& x : xs) tuples.emplace_back(x);
+    std::size_t cs = chunksize.value_or(detail::default_chunksize(tuples.size(), processes()));
+    return AsyncResult(detail::submit_gathered(*core_, f, tuples, cs));
   }
   /// Like map, but each argument is a tuple unpacked into f's parameters.
   template <class F, class Range>
   auto starmap(F f, const Range& tuples, std::optional<std::size_t> chunksize = std::nullopt) {
-    return detail::collect(starmap_futures(f, tuples, chunksize));
+    return starmap_async(f, tuples, chunksize).get();
   }
   template <class F, class Range>
   auto starmap_async(F f, const Range& tuples, std::optional<std::size_t> chunksize = std::nullopt) {
-    using R = detail::result_t<F>;
-    return gather_async<R>(starmap_futures(f, tuples, chunksize));
+    std::vector<typename detail::fn_traits<detail::fn_pointer_t<F>>::args> ts(std::begin(tuples), std::end(tuples));
+    std::size_t cs = chunksize.value_or(detail::default_chunksize(ts.size(), processes()));
+    return AsyncResult(detail::submit_gathered(*core_, f, ts, cs));
   }
   /// Results in order as they come (an input range of R; iterating waits for each; an
   /// exception is thrown when its item is reached). chunksize default 1, as Python.
   template <class F, class Range>
   auto imap(F f, const Range& xs, std::size_t chunksize = 1) {
-    return Results<detail::result_t<F>>(map_futures(f, xs, chunksize), false);
+    return Results<detail::result_t<F>>(map_chunks(f, xs, chunksize), false);
   }
-  /// Results in completion order.
+  /// Results in completion order (of chunks).
   template <class F, class Range>
   auto imap_unordered(F f, const Range& xs, std::size_t chunksize = 1) {
-    return Results<detail::result_t<F>>(map_futures(f, xs, chunksize), true);
+    return Results<detail::result_t<F>>(map_chunks(f, xs, chunksize), true);
   }
 
   /// No more tasks; workers exit when the queued ones are done.
@@ -227,86 +293,72 @@ class Pool {
   /// The worker pids now (tests kill workers with it).
   [[nodiscard]] std::vector<pid_t> pids() const { return core_->pids(); }
 
-  /// The results of imap / imap_unordered.
+  /// The results of imap / imap_unordered: an input range; iterating waits for each chunk.
   template <class R>
   class Results {
    public:
-    Results(std::vector<futures::Future<R>> fs, bool unordered) : fs_(std::move(fs)), unordered_(unordered) {}
+    Results(std::vector<futures::Future<std::vector<R>>> chunks, bool unordered)
+        : chunks_(std::move(chunks)), unordered_(unordered) {}
     class iterator {
      public:
       using value_type = R;
       using difference_type = std::ptrdiff_t;
       iterator() = default;
-      iterator(Results* r, std::size_t i) : r_(r), i_(i) {}
-      R operator*() const { return r_->at(i_); }
+      explicit iterator(Results* r) : r_(r) { r_->fill(); }
+      R operator*() const { return r_->current_[r_->pos_]; }
       iterator& operator++() {
-        ++i_;
+        ++r_->pos_;
+        r_->fill();
         return *this;
       }
-      void operator++(int) { ++i_; }
-      bool operator==(const iterator& o) const { return i_ == o.i_; }
+      void operator++(int) { ++*this; }
+      bool operator==(const iterator& o) const {
+        bool a_end = r_ == nullptr || r_->at_end();
+        bool b_end = o.r_ == nullptr || o.r_->at_end();
+        return a_end && b_end;
+      }
 
      private:
       Results* r_ = nullptr;
-      std::size_t i_ = 0;
     };
-    iterator begin() { return iterator(this, 0); }
-    iterator end() { return iterator(this, fs_.size()); }
-    [[nodiscard]] std::size_t size() const noexcept { return fs_.size(); }
+    iterator begin() { return iterator(this); }
+    iterator end() { return iterator(); }
 
    private:
-    R at(std::size_t i) {
-      if (!unordered_) return fs_[i].result();
-      // The i-th result to complete: wait for any pending future to be done.
-      for (;;) {
-        for (std::size_t k = i; k < fs_.size(); ++k) {
-          if (fs_[k].done()) {
-            std::swap(fs_[i], fs_[k]);
-            return fs_[i].result();
+    [[nodiscard]] bool at_end() const { return next_ >= chunks_.size() && pos_ >= current_.size(); }
+    /// Makes current_[pos_] the next result (waiting for its chunk), unless at the end.
+    void fill() {
+      while (pos_ >= current_.size() && next_ < chunks_.size()) {
+        if (unordered_) {  // the next chunk to complete
+          for (;;) {
+            std::size_t k = next_;
+            for (; k < chunks_.size() && !chunks_[k].done(); ++k) {
+            }
+            if (k < chunks_.size()) {
+              std::swap(chunks_[next_], chunks_[k]);
+              break;
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
           }
         }
-        std::this_thread::sleep_for(std::chrono::microseconds(50));
+        current_ = chunks_[next_++].result();
+        pos_ = 0;
       }
     }
-    std::vector<futures::Future<R>> fs_;
+    std::vector<futures::Future<std::vector<R>>> chunks_;
     bool unordered_;
+    std::size_t next_ = 0, pos_ = 0;
+    std::vector<R> current_;
   };
 
  private:
   template <class F, class Range>
-  auto map_futures(F f, const Range& xs, std::optional<std::size_t> chunksize) {
+  auto map_chunks(F f, const Range& xs, std::optional<std::size_t> chunksize) {
     using Arg = std::tuple_element_t<0, typename detail::fn_traits<detail::fn_pointer_t<F>>::args>;
     std::vector<std::tuple<Arg>> tuples;
     for (const auto& x : xs) tuples.emplace_back(x);
-    if (!chunksize) chunksize = detail::default_chunksize(tuples.size(), processes());
-    return detail::submit_all(*core_, f, tuples, chunksize);
-  }
-  template <class F, class Range>
-  auto starmap_futures(F f, const Range& tuples, std::optional<std::size_t> chunksize) {
-    std::size_t n = 0;
-    for ([[maybe_unused]] const auto& t : tuples) ++n;
-    if (!chunksize) chunksize = detail::default_chunksize(n, processes());
-    std::vector<typename detail::fn_traits<detail::fn_pointer_t<F>>::args> ts(std::begin(tuples), std::end(tuples));
-    return detail::submit_all(*core_, f, ts, chunksize);
-  }
-  template <class R>
-  static AsyncResult<std::vector<R>> gather_async(std::vector<futures::Future<R>> fs) {
-    auto p = std::make_shared<futures::Promise<std::vector<R>>>();
-    AsyncResult<std::vector<R>> r(p->get_future());
-    auto left = std::make_shared<std::atomic<std::size_t>>(fs.size());
-    auto all = std::make_shared<std::vector<futures::Future<R>>>(std::move(fs));
-    if (all->empty()) p->set_result(std::vector<R>{});
-    for (auto& f : *all) {
-      f.add_done_callback([p, left, all](const futures::Future<R>&) {
-        if (left->fetch_sub(1) != 1) return;
-        try {
-          p->set_result(detail::collect(*all));
-        } catch (...) {
-          p->set_exception(std::current_exception());
-        }
-      });
-    }
-    return r;
+    std::size_t cs = chunksize.value_or(detail::default_chunksize(tuples.size(), processes()));
+    return detail::submit_chunks(*core_, f, tuples, cs);
   }
 
   std::unique_ptr<detail::PoolCore> core_;
@@ -358,7 +410,7 @@ class ProcessPoolExecutor {
         0, typename multiprocessing::detail::fn_traits<multiprocessing::detail::fn_pointer_t<F>>::args>;
     std::vector<std::tuple<Arg>> tuples;
     for (const auto& x : xs) tuples.emplace_back(x);
-    return multiprocessing::detail::collect(multiprocessing::detail::submit_all(*core_, f, tuples, chunksize));
+    return multiprocessing::detail::submit_gathered(*core_, f, tuples, chunksize).result();
   }
   /// No more submissions; `wait`: until every task is done and the workers exited.
   /// `cancel_futures`: pending futures that have not started are cancelled.

@@ -62,6 +62,28 @@ template <class T>
 inline constexpr bool serialisable_v =
     cereal::traits::is_output_serializable<T, cereal::BinaryOutputArchive>::value || detail::RawAggregate<T>;
 
+namespace detail {
+/// An input stream buffer over bytes that someone else owns (no copy).
+class ViewBuf : public std::streambuf {
+ public:
+  ViewBuf(const char* p, std::size_t n) {
+    char* b = const_cast<char*>(p);
+    setg(b, b, b + n);
+  }
+};
+/// Per-thread streams, reused: constructing a stream costs more than serialising a small value.
+/// A nested dumps/loads on the same thread (a serialize() that calls dumps) gets fresh ones.
+struct StreamCache {
+  std::ostringstream out{std::ios::binary};
+  std::istream in{nullptr};
+  int out_depth = 0, in_depth = 0;
+};
+inline StreamCache& stream_cache() {
+  thread_local StreamCache c;
+  return c;
+}
+}  // namespace detail
+
 /// T's bytes. A T that cannot be serialised does not compile (see the file comment).
 template <class T>
 std::string dumps(const T& value) {
@@ -69,19 +91,48 @@ std::string dumps(const T& value) {
                 "concur::multiprocessing: this type cannot cross a process boundary. Give it a cereal "
                 "`template <class Archive> void serialize(Archive& ar) { ar(members...); }` member, or make it a "
                 "trivially copyable aggregate.");
-  std::ostringstream os(std::ios::binary);
+  detail::StreamCache& c = detail::stream_cache();
+  if (c.out_depth > 0) {
+    std::ostringstream os(std::ios::binary);
+    {
+      cereal::BinaryOutputArchive ar(os);
+      ar(value);
+    }
+    return std::move(os).str();
+  }
+  ++c.out_depth;
+  struct Leave {
+    int& d;
+    ~Leave() { --d; }
+  } leave{c.out_depth};
+  c.out.str(std::string());
+  c.out.clear();
   {
-    cereal::BinaryOutputArchive ar(os);
+    cereal::BinaryOutputArchive ar(c.out);
     ar(value);
   }
-  return std::move(os).str();
+  return c.out.str();
 }
 
 /// The T that dumps() wrote. UnpicklingError when the bytes are not one.
 template <class T>
 T loads(std::string_view data) {
   static_assert(serialisable_v<T>, "concur::multiprocessing: this type cannot cross a process boundary (see dumps)");
-  std::istringstream is(std::string(data), std::ios::binary);
+  detail::ViewBuf buf(data.data(), data.size());
+  detail::StreamCache& c = detail::stream_cache();
+  std::istream fresh(nullptr);
+  std::istream& is = c.in_depth > 0 ? fresh : c.in;
+  ++c.in_depth;
+  struct Leave {
+    int& d;
+    std::istream& s;
+    ~Leave() {
+      --d;
+      s.rdbuf(nullptr);
+    }
+  } leave{c.in_depth, is};
+  is.rdbuf(&buf);
+  is.clear();
   T value{};
   try {
     cereal::BinaryInputArchive ar(is);

@@ -9,6 +9,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "concur/multiprocessing/serialize.hpp"
 
@@ -57,6 +58,20 @@ std::string trampoline(const void* fn, std::string_view args) {
   }
 }
 
+/// Runs `fn` over a serialised vector of argument tuples (a map chunk); returns the serialised
+/// vector of results. The first exception ends the chunk, which then fails as a whole (as
+/// Python's mapstar).
+template <class R, class... A>
+std::string batch_trampoline(const void* fn, std::string_view args) {
+  using Fn = R (*)(A...);
+  auto f = reinterpret_cast<Fn>(const_cast<void*>(fn));
+  auto items = loads<std::vector<std::tuple<std::decay_t<A>...>>>(args);
+  std::vector<R> out;
+  out.reserve(items.size());
+  for (auto& t : items) out.push_back(std::apply(f, std::move(t)));
+  return dumps(out);
+}
+
 /// A call ready to send.
 struct PackedCall {
   CodeRef trampoline;
@@ -75,6 +90,12 @@ struct fn_traits<R (*)(A...)> {
   using result = R;
   using args = std::tuple<std::decay_t<A>...>;
   static constexpr Trampoline trampoline = &detail::trampoline<R, A...>;
+  static constexpr Trampoline batch() {
+    static_assert(!std::is_void_v<R>,
+                  "concur::multiprocessing: map/starmap/imap need a function that returns a value (use apply_async "
+                  "for one returning void)");
+    return &detail::batch_trampoline<R, A...>;
+  }
 };
 template <class R, class... A>
 struct fn_traits<R (*)(A...) noexcept> : fn_traits<R (*)(A...)> {};

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -76,10 +77,17 @@ Outcome run_call(const PackedCall& c) noexcept;
 /// recreated with the message; others become RemoteError.
 std::exception_ptr outcome_error(const Outcome& o);
 
-/// A started worker process: its pid and the parent's end of its socket.
+/// The request a worker is running, in memory shared with its parent: the id, with kIdle set
+/// once it finished (so that after a crash the parent knows which task killed it, even when
+/// the replies of the tasks before it were still unsent).
+inline constexpr std::uint64_t kIdle = std::uint64_t{1} << 63;
+
+/// A started worker process: its pid, the parent's end of its socket, and its progress word.
 struct SpawnedWorker {
   pid_t pid = -1;
   Connection conn;
+  std::shared_ptr<void> progress_map;               // unmaps the shared page
+  const volatile std::uint64_t* running = nullptr;  // see kIdle
 };
 /// Starts a worker (this executable again). Throws OSError.
 SpawnedWorker spawn_worker();
