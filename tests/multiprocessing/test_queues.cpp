@@ -330,8 +330,7 @@ TEST_F(QueuesTest, SpawnedProducersAndConsumersCountEveryItemOnce) {
   for (int c = 0; c < kConsumers; ++c) q.put(kSentinel);
   std::vector<int> all;
   for (int c = 0; c < kConsumers; ++c) {
-    auto got = out.get(8s);
-    EXPECT_FALSE(got.empty());  // both consumers took part (almost surely)
+    auto got = out.get(8s);  // one consumer may have taken everything (a slow start under sanitizers)
     all.insert(all.end(), got.begin(), got.end());
   }
   for (auto& c : consumers) {

@@ -15,6 +15,9 @@
 #include "support/helpers.hpp"
 #include <cereal/archives/binary.hpp>
 #include <gtest/gtest.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
 
 #include "concur/multiprocessing/shared_memory.hpp"
 #include "concur/multiprocessing/sharedctypes.hpp"
@@ -148,9 +151,15 @@ TEST_F(SharedMemoryTest, TrackedSegmentIsUnlinkedAtNormalExitOfItsCreatorOnly) {
   const std::string untracked = test_shm_name("exit_untracked");
   SharedMemory mine({.name = parents, .create = true, .size = 16});
   pid_t child = fork_child([&] {
-    // Leaked on purpose (never closed or unlinked): the exit handler unlinks the tracked one.
-    new SharedMemory({.name = tracked, .create = true, .size = 16});
-    new SharedMemory({.name = untracked, .create = true, .size = 16, .track = false});
+    // Never closed or unlinked, on purpose: the exit handler unlinks the tracked one.
+    auto* keep_tracked = new SharedMemory({.name = tracked, .create = true, .size = 16});
+    auto* keep_untracked = new SharedMemory({.name = untracked, .create = true, .size = 16, .track = false});
+#if defined(__SANITIZE_ADDRESS__)
+    __lsan_ignore_object(keep_tracked);
+    __lsan_ignore_object(keep_untracked);
+#endif
+    (void)keep_tracked;
+    (void)keep_untracked;
     std::exit(0);  // a normal exit runs atexit handlers; the parent's segment must survive it
     return 0;
   });
