@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <deque>
@@ -357,15 +358,19 @@ struct PoolCore::State {
         std::uint64_t v;
         [[maybe_unused]] ssize_t n = ::read(wake, &v, sizeof v);
       }
-      std::vector<std::unique_ptr<WorkerSlot>> keep;
+      std::vector<WorkerSlot*> dead;
       for (std::size_t i = 0; i < workers.size(); ++i) {
-        bool alive = true;
         if ((fds[i + 1].revents & POLLOUT) != 0) flush(*workers[i]);
-        if ((fds[i + 1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) alive = on_readable(*workers[i]);
-        if (alive) keep.push_back(std::move(workers[i]));
+        if ((fds[i + 1].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !on_readable(*workers[i])) {
+          dead.push_back(workers[i].get());
+        }
       }
-      std::lock_guard g(m);
-      workers.swap(keep);
+      if (!dead.empty()) {  // pids() reads `workers` under the lock from other threads
+        std::lock_guard g(m);
+        std::erase_if(workers, [&](const std::unique_ptr<WorkerSlot>& w) {
+          return std::find(dead.begin(), dead.end(), w.get()) != dead.end();
+        });
+      }
     }
   }
 };
