@@ -4,11 +4,13 @@
 #include "concur/multiprocessing/detail/worker.hpp"
 
 #include <cxxabi.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include <iostream>
 #include <memory>
 #include <stdexcept>
+#include <thread>
 #include <typeinfo>
 
 extern char** environ;
@@ -161,10 +164,25 @@ void write_all(int fd, const std::string& data) {
 __attribute__((constructor)) void worker_entry() {
   const char* v = std::getenv(kEnv);
   if (v == nullptr) return;
-  long parent = std::atol(v);
+  const auto parent = static_cast<pid_t>(std::atol(v));
   ::unsetenv(kEnv);
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // no orphans when the parent dies
-  if (::getppid() != parent) worker_exit(1);
+  // No orphans: die with the parent process. A pidfd of the parent, watched by a thread, fires
+  // when the whole parent process is gone (PR_SET_PDEATHSIG would fire when the parent *thread*
+  // that started us exits, e.g. a short-lived thread that started a Process). Kernels without
+  // pidfd_open get PR_SET_PDEATHSIG.
+  int pfd = static_cast<int>(::syscall(SYS_pidfd_open, parent, 0));
+  if (::getppid() != parent) worker_exit(1);  // it died before we could watch it
+  if (pfd >= 0) {
+    std::thread([pfd] {
+      pollfd p{pfd, POLLIN, 0};
+      while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+      }
+      ::_exit(1);  // the parent is gone
+    }).detach();
+  } else {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) worker_exit(1);
+  }
   ::signal(SIGPIPE, SIG_IGN);
   void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, kProgressFd, 0);
   if (page != MAP_FAILED) g_running = static_cast<volatile std::uint64_t*>(page);

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -195,4 +196,15 @@ TEST(CodeIdentity, UnknownBuildIdIsACodeMismatch) {
   EXPECT_EQ(mp::detail::resolve(ref), reinterpret_cast<const void*>(&exit_with));
   ref.build_id = "00ff";
   EXPECT_THROW((void)mp::detail::resolve(ref), mp::CodeMismatchError);
+}
+
+TEST(Process, OutlivesTheThreadThatStartedIt) {
+  // Dying with the parent means the parent process, not the thread that called start().
+  std::unique_ptr<mp::Process> p;
+  std::thread([&p] {
+    p = std::make_unique<mp::Process>(sleep_then_exit, 300);
+    p->start();
+  }).join();
+  ASSERT_TRUE(p->join(10s));
+  EXPECT_EQ(p->exitcode(), 0);
 }

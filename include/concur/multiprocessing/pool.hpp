@@ -16,8 +16,8 @@
 /// of this one), so pools are safe to create from a program that already runs threads and
 /// allocates on them (Python's "spawn" start method). Before main() runs in a worker, the
 /// program's static objects are constructed (as a Python worker imports the main module); then
-/// the worker serves tasks and never enters main(). Workers die with their parent
-/// (PR_SET_PDEATHSIG) and are reaped: no orphans, no zombies.
+/// the worker serves tasks and never enters main(). Workers die with their parent process (a
+/// thread in each watches a pidfd of the parent) and are reaped: no orphans, no zombies.
 ///
 /// Crash isolation (beyond Python): a task that kills its worker (segfault, abort, _exit,
 /// SIGKILL from outside) fails only its own result with BrokenProcessPool naming the signal or

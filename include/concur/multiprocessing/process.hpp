@@ -10,7 +10,8 @@
 /// (posix_spawn, Python's "spawn" start method: safe when the parent runs threads); it runs the
 /// target and exits with 0, or prints the exception to stderr and exits with 1 (as Python).
 /// exitcode() is negative for a signal (-9 after kill()). Children die with their parent
-/// (PR_SET_PDEATHSIG); non-daemon children still running at normal exit are joined, daemon ones
+/// process (a pidfd of the parent, watched in the child; not the thread that started them);
+/// non-daemon children still running at normal exit are joined, daemon ones
 /// terminated, as Python does. No zombies: join() reaps.
 ///
 /// Thread safety: one Process object is used from one thread at a time.
