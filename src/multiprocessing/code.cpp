@@ -3,9 +3,11 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
+#include <pthread.h>
 
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -64,8 +66,13 @@ std::vector<Module> loaded_modules() {
 }
 
 std::mutex& cache_mutex() {
-  static std::mutex m;
-  return m;
+  static std::mutex* m = [] {
+    auto* mu = new std::mutex();
+    // A child forked while another thread held it must not inherit it held.
+    ::pthread_atfork(nullptr, nullptr, [] { new (&cache_mutex()) std::mutex(); });
+    return mu;
+  }();
+  return *m;
 }
 std::unordered_map<std::uintptr_t, std::string>& id_by_base() {
   static std::unordered_map<std::uintptr_t, std::string> c;

@@ -27,13 +27,14 @@ struct Child {
   bool daemon;
 };
 
+// Never destroyed: the exit handler that joins children runs after static destructors may have.
 std::mutex& reg_mutex() {
-  static std::mutex m;
-  return m;
+  static auto* m = new std::mutex();
+  return *m;
 }
 std::vector<Child>& registry() {
-  static std::vector<Child> r;
-  return r;
+  static auto* r = new std::vector<Child>();
+  return *r;
 }
 
 void forget(pid_t pid) {

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -158,19 +159,11 @@ void write_all(int fd, const std::string& data) {
   }
 }
 
-/// The worker entry point: runs before main() in a worker, returns at once in any other process.
-/// Default priority, so the program's own static objects (linked before this library) are
-/// constructed first, as a Python worker imports the main module's top level.
-__attribute__((constructor)) void worker_entry() {
-  const char* v = std::getenv(kEnv);
-  if (v == nullptr) return;
-  const auto parent = static_cast<pid_t>(std::atol(v));
-  ::unsetenv(kEnv);
-  // No orphans: die with the parent process. A pidfd of the parent, watched by a thread, fires
-  // when the whole parent process is gone (PR_SET_PDEATHSIG would fire when the parent *thread*
-  // that started us exits, e.g. a short-lived thread that started a Process). Kernels without
-  // pidfd_open get PR_SET_PDEATHSIG.
-  int pfd = static_cast<int>(::syscall(SYS_pidfd_open, parent, 0));
+/// Exits when the process `parent` does (see worker_entry). `watch_thread` false (a forked
+/// child of a process with threads, where starting threads is not safe): PR_SET_PDEATHSIG only,
+/// which fires when the thread that forked exits.
+void die_with(pid_t parent, bool watch_thread = true) {
+  int pfd = watch_thread ? static_cast<int>(::syscall(SYS_pidfd_open, parent, 0)) : -1;
   if (::getppid() != parent) worker_exit(1);  // it died before we could watch it
   if (pfd >= 0) {
     std::thread([pfd] {
@@ -183,6 +176,21 @@ __attribute__((constructor)) void worker_entry() {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) worker_exit(1);
   }
+}
+
+/// The worker entry point: runs before main() in a worker, returns at once in any other process.
+/// Default priority, so the program's own static objects (linked before this library) are
+/// constructed first, as a Python worker imports the main module's top level.
+__attribute__((constructor)) void worker_entry() {
+  const char* v = std::getenv(kEnv);
+  if (v == nullptr) return;
+  const auto parent = static_cast<pid_t>(std::atol(v));
+  ::unsetenv(kEnv);
+  // No orphans: die with the parent process. A pidfd of the parent, watched by a thread, fires
+  // when the whole parent process is gone (PR_SET_PDEATHSIG would fire when the parent *thread*
+  // that started us exits, e.g. a short-lived thread that started a Process). Kernels without
+  // pidfd_open get PR_SET_PDEATHSIG.
+  die_with(parent);
   ::signal(SIGPIPE, SIG_IGN);
   void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, kProgressFd, 0);
   if (page != MAP_FAILED) g_running = static_cast<volatile std::uint64_t*>(page);
@@ -190,6 +198,10 @@ __attribute__((constructor)) void worker_entry() {
   serve(kWorkerFd);
 }
 
+}  // namespace
+
+namespace {
+std::atomic<int> g_start_method{0};  // 0 spawn, 1 fork
 }  // namespace
 
 void ensure_worker_entry() noexcept {
@@ -257,6 +269,28 @@ SpawnedWorker spawn_worker() {
   }
   *static_cast<volatile std::uint64_t*>(page) = kIdle;
   std::shared_ptr<void> progress(page, [](void* p) { ::munmap(p, 4096); });
+  if (get_start_method() == "fork") {
+    const pid_t me = ::getpid();
+    pid_t pid = ::fork();
+    if (pid < 0) {
+      int e = errno;
+      ::close(sv[0]);
+      ::close(sv[1]);
+      ::close(mfd);
+      throw_os_error(e, "worker: fork");
+    }
+    if (pid == 0) {  // the child: this process's copy serves, no exec
+      ::close(sv[0]);
+      ::close(mfd);
+      g_running = static_cast<volatile std::uint64_t*>(page);
+      ::signal(SIGPIPE, SIG_IGN);
+      die_with(me, false);
+      serve(sv[1]);
+    }
+    ::close(sv[1]);
+    ::close(mfd);
+    return SpawnedWorker{pid, Connection(sv[0]), progress, static_cast<const volatile std::uint64_t*>(page)};
+  }
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, sv[1], kWorkerFd);
@@ -302,3 +336,24 @@ int exitcode_of(int status) {
 }
 
 }  // namespace concur::multiprocessing::detail
+
+namespace concur::multiprocessing {
+
+void set_start_method(std::string_view method) {
+  if (method == "spawn") {
+    detail::g_start_method = 0;
+  } else if (method == "fork") {
+    detail::g_start_method = 1;
+  } else if (method == "forkserver") {
+    throw std::invalid_argument(
+        "set_start_method: 'forkserver' is not available yet; use 'spawn' (the default) or 'fork'");
+  } else {
+    throw std::invalid_argument("set_start_method: cannot find context for '" + std::string(method) + "'");
+  }
+}
+
+std::string get_start_method() { return detail::g_start_method.load() == 1 ? "fork" : "spawn"; }
+
+std::vector<std::string> get_all_start_methods() { return {"spawn", "fork"}; }
+
+}  // namespace concur::multiprocessing

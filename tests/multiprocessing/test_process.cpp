@@ -47,6 +47,27 @@ bool no_children_left() {
   return r != 0 && errno == ECHILD;
 }
 
+/// The children of this process now, with their names (for failure messages).
+std::string children() {
+  std::string out;
+  const std::string me = std::to_string(::getpid());
+  FILE* f = ::popen(("ps -o pid=,stat=,comm= --ppid " + me).c_str(), "r");
+  if (f == nullptr) return "?";
+  char line[256];
+  while (std::fgets(line, sizeof line, f) != nullptr) out += line;
+  ::pclose(f);
+  return out;
+}
+
+/// Waits (at most 20 s) until `pid` has exited, without reaping it.
+void wait_exited(pid_t pid) {
+  for (int i = 0; i < 2000; ++i) {
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) return;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
 }  // namespace
 
 TEST(Process, RunsTheTargetAndReportsTheExitCode) {
@@ -114,9 +135,9 @@ TEST(Process, AProcessDestroyedAfterItEndedLeavesNoZombie) {
   {
     mp::Process p(sleep_then_exit, 1);
     p.start();
-    std::this_thread::sleep_for(200ms);
+    wait_exited(*p.pid());  // ended, not joined: the destructor reaps it
   }
-  EXPECT_TRUE(no_children_left());
+  EXPECT_TRUE(no_children_left()) << children();
 }
 
 TEST(Pipe, ObjectsAndBytesBothWays) {
@@ -207,4 +228,37 @@ TEST(Process, OutlivesTheThreadThatStartedIt) {
   }).join();
   ASSERT_TRUE(p->join(10s));
   EXPECT_EQ(p->exitcode(), 0);
+}
+
+namespace {
+int times_two(int x) { return 2 * x; }
+int crash_if_three(int x) {
+  if (x == 3) ::_exit(9);
+  return x;
+}
+struct StartMethodGuard {
+  ~StartMethodGuard() { mp::set_start_method("spawn"); }
+};
+}  // namespace
+
+TEST(StartMethod, ForkRunsProcessesAndPoolsToo) {
+  EXPECT_EQ(mp::get_start_method(), "spawn");
+  EXPECT_EQ(mp::get_all_start_methods(), (std::vector<std::string>{"spawn", "fork"}));
+  EXPECT_THROW(mp::set_start_method("forkserver"), std::invalid_argument);
+  EXPECT_THROW(mp::set_start_method("teleport"), std::invalid_argument);
+  StartMethodGuard restore;
+  mp::set_start_method("fork");
+  EXPECT_EQ(mp::get_start_method(), "fork");
+  mp::Process p(exit_with, 5);
+  p.start();
+  p.join();
+  EXPECT_EQ(p.exitcode(), 5);
+  {
+    mp::Pool pool(2);
+    EXPECT_EQ(pool.map(times_two, std::vector<int>{1, 2, 3}), (std::vector<int>{2, 4, 6}));
+    auto bad = pool.apply_async(crash_if_three, 3);
+    EXPECT_THROW((void)bad.get(10s), mp::BrokenProcessPool);
+    EXPECT_EQ(pool.apply(crash_if_three, 4), 4);
+  }
+  EXPECT_TRUE(no_children_left()) << children();
 }

@@ -10,12 +10,24 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "concur/multiprocessing/connection.hpp"
 #include "concur/multiprocessing/detail/task.hpp"
 
 namespace concur::multiprocessing {
+
+/// How worker processes and Processes start (Python's set_start_method), for the whole
+/// program: "spawn" (the default: this executable started again, safe whatever threads run)
+/// or "fork" (a copy of this process, started faster and inheriting its state, but only safe
+/// while the program runs no other threads, as in Python: a lock another thread held at the
+/// fork stays held in the child; and a forked child dies with the *thread* that started it,
+/// PR_SET_PDEATHSIG's rule). std::invalid_argument for anything else ("forkserver" is not
+/// available yet).
+void set_start_method(std::string_view method);
+std::string get_start_method();
+std::vector<std::string> get_all_start_methods();
 
 /// A worker process died while running a task (segfault, abort, _exit, killed): the task's
 /// result (Python's BrokenProcessPool, but only that task fails here).
