@@ -295,6 +295,10 @@ SpawnedWorker spawn_worker() {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, sv[1], kWorkerFd);
   posix_spawn_file_actions_adddup2(&fa, mfd, kProgressFd);
+  // Only stdio, the socket and the progress page reach the worker: descriptors this process
+  // left inheritable (the write end of a pipe, a listening socket) must not be held open by
+  // workers (Python's spawn passes only the ones it needs too).
+  posix_spawn_file_actions_addclosefrom_np(&fa, kProgressFd + 1);
   std::vector<std::string> env_store;
   std::vector<char*> envp;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
