@@ -311,7 +311,8 @@ int main(int argc, char** argv) {
       std::printf(" %12s\n", "(other pid)");
     }
   }
-  std::printf("\n(vs Asio above 1.00x: more messages per second than Boost.Asio; CPU columns: share of one\n"
-              " core used by the load client's thread and by the in-process server while measuring)\n");
+  std::printf(
+      "\n(vs Asio above 1.00x: more messages per second than Boost.Asio; CPU columns: share of one\n"
+      " core used by the load client's thread and by the in-process server while measuring)\n");
   return 0;
 }
