@@ -16,6 +16,8 @@
 #include <new>
 #include <stdexcept>
 
+#include "shared_sync.hpp"
+
 namespace concur::multiprocessing::detail {
 
 namespace {
@@ -48,32 +50,15 @@ struct QueueState {
   std::atomic<std::uint32_t> not_full;
   std::atomic<std::uint32_t> all_done;
 };
-static_assert(sizeof(std::atomic<std::uint32_t>) == 4 && std::atomic<std::uint32_t>::is_always_lock_free);
 
 constexpr std::size_t kPrefix = sizeof(std::uint64_t);
 constexpr std::size_t align64(std::size_t n) { return (n + 63) & ~std::size_t{63}; }
-
-bool passed(const core::Deadline& d) { return d && *d != core::Clock::time_point::max() && core::Clock::now() >= *d; }
-
-void futex_wait_shared(std::atomic<std::uint32_t>& word, std::uint32_t expected, const core::Deadline& d) {
-  timespec ts{};
-  timespec* tp = nullptr;
-  if (d && *d != core::Clock::time_point::max()) {
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d->time_since_epoch()).count();
-    if (ns < 0) ns = 0;
-    ts.tv_sec = static_cast<time_t>(ns / 1000000000);
-    ts.tv_nsec = static_cast<long>(ns % 1000000000);
-    tp = &ts;
-  }
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_BITSET, expected, tp, nullptr,
-            FUTEX_BITSET_MATCH_ANY);
-}
 
 /// Bumps `word` (under m) and wakes every sleeper on it. Waking all rather than one: a waiter
 /// that a single wake-up reached could be killed before taking the item, stranding the others.
 void notify_all(std::atomic<std::uint32_t>& word) {
   word.fetch_add(1, std::memory_order_release);
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+  futex_wake_shared(word);
 }
 
 void ring_write(const QueueState* st, std::byte* ring, std::uint64_t pos, const void* src, std::size_t n) {
@@ -147,17 +132,6 @@ class Locked {
   QueueState* st_;
   std::byte* ring_;
 };
-
-void init_robust(pthread_mutex_t* m) {
-  pthread_mutexattr_t a;
-  ::pthread_mutexattr_init(&a);
-  ::pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-  ::pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-  ::pthread_mutexattr_settype(&a, PTHREAD_MUTEX_NORMAL);
-  int r = ::pthread_mutex_init(m, &a);
-  ::pthread_mutexattr_destroy(&a);
-  if (r != 0) throw_os_error(r, "initialise a multiprocessing queue's mutex");
-}
 
 const char* kind_name(std::uint32_t kind) {
   switch (kind) {

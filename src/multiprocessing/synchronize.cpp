@@ -13,11 +13,18 @@
 #include <stdexcept>
 #include <thread>
 
+#include "shared_sync.hpp"
+
 #include "concur/multiprocessing/sharedctypes.hpp"
 
 namespace concur::multiprocessing {
 
 namespace {
+
+using detail::futex_wait_shared;
+using detail::futex_wake_shared;
+using detail::init_robust;
+using detail::passed;
 
 // ---- identity of the calling thread, cached (gettid/getpid are system calls) ----
 
@@ -36,42 +43,6 @@ int my_tid() {
 int my_pid() {
   if (t_pid == 0) t_pid = static_cast<int>(::getpid());
   return t_pid;
-}
-
-// ---- non-private futexes on shared memory ----
-
-bool passed(const core::Deadline& d) { return d && *d != core::Clock::time_point::max() && core::Clock::now() >= *d; }
-
-/// Sleeps while `word == expected`, until woken or `deadline` (steady_clock = CLOCK_MONOTONIC).
-void futex_wait_shared(std::atomic<std::uint32_t>& word, std::uint32_t expected, const core::Deadline& d) {
-  timespec ts{};
-  timespec* tp = nullptr;
-  if (d && *d != core::Clock::time_point::max()) {
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d->time_since_epoch()).count();
-    if (ns < 0) ns = 0;
-    ts.tv_sec = static_cast<time_t>(ns / 1000000000);
-    ts.tv_nsec = static_cast<long>(ns % 1000000000);
-    tp = &ts;
-  }
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_BITSET, expected, tp, nullptr,
-            FUTEX_BITSET_MATCH_ANY);
-}
-void futex_wake_shared(std::atomic<std::uint32_t>& word) {
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
-}
-static_assert(sizeof(std::atomic<std::uint32_t>) == 4 && std::atomic<std::uint32_t>::is_always_lock_free);
-
-// ---- the robust internal mutex that guards each state ----
-
-void init_robust(pthread_mutex_t* m, int type) {
-  pthread_mutexattr_t a;
-  ::pthread_mutexattr_init(&a);
-  ::pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-  ::pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-  ::pthread_mutexattr_settype(&a, type);
-  int r = ::pthread_mutex_init(m, &a);
-  ::pthread_mutexattr_destroy(&a);
-  if (r != 0) throw_os_error(r, "initialise a process-shared mutex");
 }
 
 /// Locks a state's internal mutex. A holder that died inside one of the short critical sections

@@ -136,16 +136,5 @@ PackedCall pack(F f, A&&... args) {
   return c;
 }
 
-/// Packs `f` with an argument tuple already made (map, starmap).
-template <class FP, class Tuple>
-PackedCall pack_tuple(FP fp, const CodeRef& tramp, const CodeRef& fn, const Tuple& tup) {
-  (void)fp;
-  PackedCall c;
-  c.trampoline = tramp;
-  c.fn = fn;
-  c.args = dumps(tup);
-  return c;
-}
-
 }  // namespace detail
 }  // namespace concur::multiprocessing
