@@ -134,9 +134,13 @@ std::size_t CompletionQueue::next(core::Deadline deadline) {
     bool ok = block_until(
         ready,
         [&](core::Waiter& w) {
+          // block_until does not disarm a waiter whose arm() returned false, so register it
+          // only when it will really wait: a dangling waiter here was woken by a later push()
+          // after its stack frame was gone (the as_completed construction-race crash).
           std::lock_guard g(q.m);
+          if (!q.completed.empty()) return false;
           q.waiter = &w;
-          return q.completed.empty();
+          return true;
         },
         [&](core::Waiter&) {
           std::lock_guard g(q.m);

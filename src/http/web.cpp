@@ -760,18 +760,27 @@ struct Worker {
   }
 };
 
+/// The worker loops of a Site. Kept apart from SiteState so that joining them on a helper
+/// thread (Site::shutdown) never makes that thread drop the last reference to the main loop's
+/// server, whose state belongs to the main loop's thread.
+struct WorkerSet {
+  std::vector<std::unique_ptr<Worker>> list;
+
+  void join_all() {
+    for (auto& w : list)
+      if (w->thread.joinable()) w->thread.join();
+  }
+  ~WorkerSet() {
+    for (auto& w : list) w->request_stop();
+    join_all();
+  }
+};
+
 struct SiteState {
   std::shared_ptr<SiteShared> shared;
   std::shared_ptr<LoopServer> local;
-  std::vector<std::unique_ptr<Worker>> workers;
+  std::shared_ptr<WorkerSet> workers = std::make_shared<WorkerSet>();
   int port = 0;
-
-  void stop_workers_blocking() {
-    for (auto& w : workers) w->request_stop();
-    for (auto& w : workers)
-      if (w->thread.joinable()) w->thread.join();
-  }
-  ~SiteState() { stop_workers_blocking(); }
 };
 
 namespace {
@@ -809,24 +818,23 @@ int Site::port() const { return s_ ? s_->port : 0; }
 void Site::close() {
   if (!s_) return;
   s_->local->server.close();
-  for (auto& w : s_->workers) w->close_listener();
+  for (auto& w : s_->workers->list) w->close_listener();
 }
 
 asyncio::Coro<void> Site::shutdown() {
   if (!s_) co_return;
   std::shared_ptr<detail::SiteState> s = s_;
-  for (auto& w : s->workers) w->request_stop();
+  for (auto& w : s->workers->list) w->request_stop();
   bool cancelled = false;
   try {
     co_await detail::shutdown_loop_server(s->local);
   } catch (const CancelledError&) {
     cancelled = true;
   }
-  if (!s->workers.empty()) {
-    auto join_all = [s] {
-      for (auto& w : s->workers)
-        if (w->thread.joinable()) w->thread.join();
-    };
+  if (!s->workers->list.empty()) {
+    // The helper thread holds only the workers: if this coroutine is cancelled and the site
+    // goes away meanwhile, the main loop's server is still released on the main loop's thread.
+    auto join_all = [workers = s->workers] { workers->join_all(); };
     try {
       co_await aio::to_thread(join_all);
     } catch (const CancelledError&) {
@@ -867,7 +875,7 @@ asyncio::Coro<Site> start(Application& app, std::string host, int port, Options 
         report_unraisable("concur::http::web: worker loop", std::current_exception());
       }
     });
-    state->workers.push_back(std::move(w));
+    state->workers->list.push_back(std::move(w));
     try {
       ready_f.get();  // a bind on a loop thread: quick
     } catch (...) {

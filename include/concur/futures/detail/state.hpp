@@ -205,9 +205,10 @@ class Task final : public State<T> {
 };
 
 /// Blocks the calling thread until ready(), helping its pool when called on a pool worker.
-/// `arm(w)` registers `w` to be woken when ready() may have become true; `disarm(w)` undoes it.
-bool block_until(concur::detail::function_ref<bool()> ready,
-                 concur::detail::function_ref<bool(core::Waiter&)> arm,
+/// `arm(w)` registers `w` to be woken when ready() may have become true and returns true, or
+/// registers nothing and returns false (ready() already holds); `disarm(w)` undoes a successful
+/// arm and is not called after a failed one.
+bool block_until(concur::detail::function_ref<bool()> ready, concur::detail::function_ref<bool(core::Waiter&)> arm,
                  concur::detail::function_ref<void(core::Waiter&)> disarm, core::Deadline deadline);
 
 }  // namespace concur::futures::detail
