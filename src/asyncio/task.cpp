@@ -1,14 +1,38 @@
 #include "concur/asyncio/task.hpp"
 
+#include <unordered_map>
 #include <vector>
 
 #include "concur/asyncio/sleep.hpp"
+#include "concur/core/trace.hpp"
 
 namespace concur::asyncio::detail {
 
 namespace {
 thread_local TaskBase* tls_current = nullptr;
+
+// While tracing: each task's trace id, so that its steps share one (a task's address may be
+// reused by a later task). Entries go when their task finishes. The map is a thread_local
+// with a destructor: tasks may still step during this thread's thread_local destruction (a
+// thread-local Session closing its loop), so the trivially destructible flags say whether
+// the map may be touched.
+struct TraceIds {
+  std::unordered_map<const TaskBase*, std::uint64_t> map;
+  ~TraceIds();
+};
+thread_local bool tls_trace_ids_used = false;  // the map below was constructed
+thread_local bool tls_trace_ids_gone = false;  // ... and has been destroyed
+thread_local TraceIds tls_trace_ids;
+TraceIds::~TraceIds() { tls_trace_ids_gone = true; }
+
+std::uint64_t trace_id_of(const TaskBase* t) {
+  if (tls_trace_ids_gone) return trace::next_task_id();
+  tls_trace_ids_used = true;
+  auto [it, added] = tls_trace_ids.map.try_emplace(t, 0);
+  if (added) it->second = trace::next_task_id();
+  return it->second;
 }
+}  // namespace
 
 TaskBase* current_task_base() noexcept { return tls_current; }
 
@@ -76,7 +100,12 @@ void TaskBase::step() noexcept {
     }
   }
   auto h = std::exchange(resume_, nullptr);
-  drive(h);
+  if (trace::enabled()) {
+    trace::Span span("asyncio", 0, 0, trace_id_of(this));  // one bar per step, on the loop's thread
+    drive(h);
+  } else {
+    drive(h);
+  }
   tls_current = prev;
   if (root_ && root_.done()) {
     complete_from_root();
@@ -86,6 +115,7 @@ void TaskBase::step() noexcept {
 
 void TaskBase::finish() noexcept {
   finished_ = true;
+  if (tls_trace_ids_used && !tls_trace_ids_gone) tls_trace_ids.map.erase(this);
   loop_->unregister_task(this);
   state().release_ref();  // the loop's reference
 }

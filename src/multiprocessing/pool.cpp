@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <deque>
@@ -24,6 +25,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "concur/core/trace.hpp"
 #include "concur/multiprocessing/detail/pool_core.hpp"
 
 namespace concur::multiprocessing::detail {
@@ -39,9 +41,10 @@ struct WorkerSlot {
   SpawnedWorker w;
   std::deque<Chunk> inflight;
   int tasks_done = 0, tasks_sent = 0;
-  bool retiring = false;  // max_tasks_per_child reached (or unreachable): no more chunks
-  std::string out;        // framed requests not yet written (the socket is non-blocking here)
-  std::string in;         // bytes read, not yet a whole reply
+  bool retiring = false;     // max_tasks_per_child reached (or unreachable): no more chunks
+  std::uint32_t number = 0;  // the pool's n-th worker started (trace lanes)
+  std::string out;           // framed requests not yet written (the socket is non-blocking here)
+  std::string in;            // bytes read, not yet a whole reply
 };
 
 /// Chunks a worker may have at once: it never waits for the manager between two.
@@ -78,7 +81,14 @@ struct PoolCore::State {
   int wake = -1;
   std::thread manager;
   bool joined = false;
-  bool batching = false;  // dispatch(): requests collect in the outboxes, flushed at its end
+  bool batching = false;                     // dispatch(): requests collect in the outboxes, flushed at its end
+  std::uint32_t trace_id = next_trace_id();  // which pool, in trace events
+  std::uint32_t started = 0;                 // workers started so far
+
+  static std::uint32_t next_trace_id() {
+    static std::atomic<std::uint32_t> n{0};
+    return n.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
 
   void wake_up() const {
     std::uint64_t one = 1;
@@ -89,6 +99,7 @@ struct PoolCore::State {
   void start_worker() {
     auto slot = std::make_unique<WorkerSlot>();
     slot->w = spawn_worker();
+    slot->number = started++;
     int fd = slot->w.conn.fileno();
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
     if (cfg.initializer) {
@@ -137,6 +148,7 @@ struct PoolCore::State {
     Request r;
     r.kind = RequestKind::run;
     r.id = c.id;
+    r.trace = trace::enabled();
     r.calls.reserve(c.jobs.size());
     for (const Job& j : c.jobs) r.calls.push_back(j.call);
     s.tasks_sent += static_cast<int>(c.jobs.size());
@@ -242,6 +254,28 @@ struct PoolCore::State {
     return true;
   }
 
+  /// One trace event per call the worker timed, in the worker process's lane.
+  void record_trace(const WorkerSlot& s, const Reply& reply) const {
+    const auto pid = static_cast<std::uint32_t>(s.w.pid);
+    if (trace::lane_name(pid, pid).empty()) {
+      trace::name_lane(pid, pid,
+                       "Pool#" + std::to_string(trace_id) + " worker " + std::to_string(s.number) + " (pid " +
+                           std::to_string(pid) + ")");
+    }
+    for (std::size_t i = 0; i + 1 < reply.times.size(); i += 2) {
+      trace::Event e;
+      e.begin_ns = trace::from_monotonic_ns(reply.times[i]);
+      e.end_ns = trace::from_monotonic_ns(reply.times[i + 1]);
+      e.task_id = trace::next_task_id();
+      e.pid = pid;
+      e.tid = pid;
+      e.source = "multiprocessing.Pool";
+      e.source_id = trace_id;
+      e.worker = s.number;
+      trace::record(e);
+    }
+  }
+
   void on_reply(WorkerSlot& s, Reply& reply) {
     if (s.inflight.empty()) return;
     Chunk c = std::move(s.inflight.front());
@@ -255,6 +289,7 @@ struct PoolCore::State {
       broken = why;
       return;  // it exits by itself; its EOF removes it
     }
+    if (!reply.times.empty()) record_trace(s, reply);
     for (std::size_t i = 0; i < c.jobs.size() && i < reply.outcomes.size(); ++i) {
       if (c.jobs[i].done) c.jobs[i].done(reply.outcomes[i]);
     }

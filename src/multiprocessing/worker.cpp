@@ -25,6 +25,8 @@
 #include <thread>
 #include <typeinfo>
 
+#include "concur/core/trace.hpp"
+
 extern char** environ;
 
 namespace concur::multiprocessing::detail {
@@ -127,7 +129,12 @@ void write_all(int fd, const std::string& data) {
       reply.id = req.id;
       reply.outcomes.reserve(req.calls.size());
       if (g_running != nullptr) *g_running = req.id;
-      for (const PackedCall& c : req.calls) reply.outcomes.push_back(run_call(c));
+      if (req.trace) reply.times.reserve(2 * req.calls.size());
+      for (const PackedCall& c : req.calls) {
+        if (req.trace) reply.times.push_back(trace::monotonic_ns());
+        reply.outcomes.push_back(run_call(c));
+        if (req.trace) reply.times.push_back(trace::monotonic_ns());
+      }
       if (g_running != nullptr) *g_running = req.id | kIdle;
       if (req.kind == RequestKind::initialize && !reply.outcomes.empty() && !reply.outcomes[0].ok) {
         reply.init_failed = true;
@@ -186,6 +193,10 @@ __attribute__((constructor)) void worker_entry() {
   if (v == nullptr) return;
   const auto parent = static_cast<pid_t>(std::atol(v));
   ::unsetenv(kEnv);
+  // A worker records nothing itself: the parent asks for call times in its requests and
+  // writes the trace file (CONCUR_TRACE is the parent's, whichever order start-up runs in).
+  ::unsetenv("CONCUR_TRACE");
+  trace::disable();
   // No orphans: die with the parent process. A pidfd of the parent, watched by a thread, fires
   // when the whole parent process is gone (PR_SET_PDEATHSIG would fire when the parent *thread*
   // that started us exits, e.g. a short-lived thread that started a Process). Kernels without

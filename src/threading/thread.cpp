@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "concur/core/error.hpp"
+#include "concur/core/trace.hpp"
 #include "concur/core/waiter.hpp"
 
 namespace concur::threading {
@@ -172,7 +173,16 @@ void thread_main(std::shared_ptr<ThreadState> s) {
   }
   s->running.set();
   try {
-    s->target();
+    if (trace::enabled()) {
+      {
+        std::lock_guard g(s->m);
+        trace::name_lane(static_cast<std::uint32_t>(::getpid()), trace::current_tid(), s->name);
+      }
+      trace::Span span("threading.Thread", 0, 0);
+      s->target();
+    } else {
+      s->target();
+    }
   } catch (...) {
     run_hook(s, std::current_exception());
   }

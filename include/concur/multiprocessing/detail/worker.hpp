@@ -66,10 +66,11 @@ struct Request {
   RequestKind kind = RequestKind::run;
   std::uint64_t id = 0;
   std::vector<PackedCall> calls;
-  std::string name;  // process: the Process's name (current_process().name in the child)
+  std::string name;    // process: the Process's name (current_process().name in the child)
+  bool trace = false;  // the parent is tracing: time each call (Reply::times)
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(kind, id, calls, name);
+    ar(kind, id, calls, name, trace);
   }
 };
 
@@ -77,9 +78,12 @@ struct Reply {
   std::uint64_t id = 0;
   bool init_failed = false;
   std::vector<Outcome> outcomes;
+  /// When the request asked for it: begin and end of each call, CLOCK_MONOTONIC nanoseconds
+  /// (one clock for parent and workers), two per outcome; else empty.
+  std::vector<std::uint64_t> times;
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(id, init_failed, outcomes);
+    ar(id, init_failed, outcomes, times);
   }
 };
 
