@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -35,6 +36,7 @@ namespace {
 struct Chunk {
   std::uint64_t id = 0;
   std::vector<Job> jobs;
+  std::chrono::steady_clock::time_point sent{};  // when it went to a worker
 };
 
 struct WorkerSlot {
@@ -45,10 +47,16 @@ struct WorkerSlot {
   std::uint32_t number = 0;  // the pool's n-th worker started (trace lanes)
   std::string out;           // framed requests not yet written (the socket is non-blocking here)
   std::string in;            // bytes read, not yet a whole reply
+  std::chrono::steady_clock::time_point last_reply{};
 };
 
-/// Chunks a worker may have at once: it never waits for the manager between two.
+/// Chunks a worker may have at once when chunks are quick: it never waits for the manager
+/// between two. Slow chunks (kSlowChunk or more of work each) get a window of two instead,
+/// so that work stays in the shared queue for whichever worker frees up first, as in Python,
+/// instead of piling up behind one busy worker.
 constexpr std::size_t kWindow = 16;
+constexpr std::size_t kSlowWindow = 2;
+constexpr std::chrono::microseconds kSlowChunk{200};
 
 void fail_chunk(Chunk& c, const std::string& why) {
   Outcome o;
@@ -82,6 +90,7 @@ struct PoolCore::State {
   std::thread manager;
   bool joined = false;
   bool batching = false;                     // dispatch(): requests collect in the outboxes, flushed at its end
+  std::int64_t chunk_ns_avg = 0;             // moving average of a chunk's service time (manager thread)
   std::uint32_t trace_id = next_trace_id();  // which pool, in trace events
   std::uint32_t started = 0;                 // workers started so far
 
@@ -152,18 +161,24 @@ struct PoolCore::State {
     r.calls.reserve(c.jobs.size());
     for (const Job& j : c.jobs) r.calls.push_back(j.call);
     s.tasks_sent += static_cast<int>(c.jobs.size());
+    c.sent = std::chrono::steady_clock::now();
     s.inflight.push_back(std::move(c));
     send_request(s, r);
   }
 
-  /// Tops every worker's window up; each worker's new requests go out in one write.
+  /// Tops the workers' windows up, one chunk per worker per round, least loaded first, so that
+  /// a few chunks spread over every worker rather than filling the first one's window. Each
+  /// worker's new requests go out in one write.
   void dispatch() {
     batching = true;
+    const std::size_t window = chunk_ns_avg >= std::chrono::nanoseconds(kSlowChunk).count() ? kSlowWindow : kWindow;
     bool empty = false;
-    for (auto& sp : workers) {
-      WorkerSlot& s = *sp;
-      while (!empty && !s.retiring && s.inflight.size() < kWindow &&
-             (cfg.max_tasks_per_child <= 0 || s.tasks_sent < cfg.max_tasks_per_child)) {
+    for (std::size_t level = 0; level < window && !empty; ++level) {
+      for (auto& sp : workers) {
+        WorkerSlot& s = *sp;
+        if (s.retiring || s.inflight.size() > level || s.inflight.size() >= window ||
+            (cfg.max_tasks_per_child > 0 && s.tasks_sent >= cfg.max_tasks_per_child))
+          continue;
         Chunk c;
         {
           std::lock_guard g(m);
@@ -280,6 +295,15 @@ struct PoolCore::State {
     if (s.inflight.empty()) return;
     Chunk c = std::move(s.inflight.front());
     s.inflight.pop_front();
+    // The chunk's service time: from when the worker could start it (sent, or its previous
+    // reply) to now. A moving average of it picks the dispatch window.
+    const auto now = std::chrono::steady_clock::now();
+    const auto began = std::max(c.sent, s.last_reply);
+    s.last_reply = now;
+    if (!c.jobs.empty()) {  // not the initializer's reply
+      const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(now - began).count();
+      chunk_ns_avg = chunk_ns_avg == 0 ? took : (chunk_ns_avg * 7 + took) / 8;
+    }
     if (reply.init_failed) {
       std::string why =
           "the pool's initializer failed in a worker: " +
