@@ -39,6 +39,10 @@ long cpu_bound(long n) {
 }
 int add(int a, int b) { return a + b; }
 int my_pid(int) { return static_cast<int>(::getpid()); }
+int slow_pid(int) {
+  ::usleep(30'000);
+  return static_cast<int>(::getpid());
+}
 void nothing(int) {}
 
 struct Point {
@@ -122,6 +126,21 @@ TEST(Pool, MapComputesInWorkersInOrder) {
     pool.join();
   }
   EXPECT_TRUE(no_children_left());
+}
+
+TEST(Pool, AFewSlowChunksSpreadOverEveryWorker) {
+  // Regression: the manager filled the first worker's window (16 chunks) before the second
+  // got any, so a map of a few slow chunks ran serially in one worker.
+  mp::Pool pool(2);
+  std::vector<int> pids = pool.map(slow_pid, std::vector<int>(4, 0), 1);
+  EXPECT_EQ(std::set<int>(pids.begin(), pids.end()).size(), 2u);
+  // Once chunks are known to be slow, each worker holds at most two, so the second map spreads
+  // too, and a worker that is free takes the next chunk.
+  pids = pool.map(slow_pid, std::vector<int>(8, 0), 1);
+  std::map<int, int> per_worker;
+  for (int pid : pids) ++per_worker[pid];
+  ASSERT_EQ(per_worker.size(), 2u);
+  for (auto [pid, n] : per_worker) EXPECT_GE(n, 2) << "worker " << pid;
 }
 
 TEST(Pool, ApplyStarmapImapAndLambdas) {
