@@ -1,11 +1,17 @@
 // concur: the command-line program of the concur library.
 //
-//   concur tour [--io-jobs N] [--io-delay-ms N] [--cpu-base N] ...   Python's concurrency options, measured
+//   concur tour [--io-jobs N] [--io-delay-ms N] [--cpu-base N] [--report PATH] [--python] ...
+//                                        Python's concurrency options, measured
+//   concur trace TRACE.json --svg OUT.svg   the timeline of a CONCUR_TRACE file, as SVG
 //
-// Subcommands live in their own files (tour.cpp today); main.cpp only declares the command line.
+// Subcommands live in their own files (tour.cpp, timeline.cpp); main.cpp only declares the command line.
 #include <exception>
+#include <fstream>
 #include <iostream>
+#include <sstream>
+#include <stdexcept>
 
+#include "timeline.hpp"
 #include "tour.hpp"
 #include <CLI/CLI.hpp>
 
@@ -17,7 +23,8 @@ int main(int argc, char** argv) {
       "  tour   run the examples of a Python concurrency tutorial (a CPU-bound sum of squares and\n"
       "         I/O-bound waits) serially and on thread pools, and print wall time, CPU time and\n"
       "         speed-up per model. Today's models: serial, ThreadPoolExecutor and (I/O) asyncio;\n"
-      "         later modules add processes (multiprocessing) and green threads (gevent).\n",
+      "         later modules add processes (multiprocessing) and green threads (gevent).\n"
+      "  trace  draw the timeline of a trace (CONCUR_TRACE=trace.json ./program writes one) as SVG.\n",
       "concur"};
   app.require_subcommand(0, 1);
 
@@ -37,9 +44,14 @@ int main(int argc, char** argv) {
       "     Session each, as the tutorial's max_workers=5, on Pool(5).map (processes), and as 160\n"
       "     asyncio tasks sharing one ClientSession on one event loop (one thread), as the\n"
       "     tutorial's aiohttp version.\n"
-      "Prints per demo a table (model, wall time, CPU time from getrusage, speed-up over serial)\n"
-      "(CPU time includes the worker processes') and a verdict drawn from the measurements. A\n"
-      "progress line goes to stderr. A later module adds green-thread (gevent) models.\n"
+      "Prints per demo a table (model, wall time, CPU time from getrusage, speed-up over serial,\n"
+      "peak resident memory; CPU time and memory include the worker processes') and a verdict drawn\n"
+      "from the measurements. A progress line goes to stderr. --report PATH also writes one\n"
+      "self-contained HTML file with a timeline per model (a lane per thread, process or asyncio\n"
+      "task, a bar per job), drawn from the run's own trace. --python runs the same demos with\n"
+      "CPython's threading, asyncio/aiohttp and multiprocessing (tools/concur/py/tour_demos.py,\n"
+      "/usr/bin/python3 or $CONCUR_PYTHON) against the same loopback server and adds their rows\n"
+      "and a 'vs Python' ratio. A later module adds green-thread (gevent) models.\n"
       "\n"
       "Quick run: concur tour --io-jobs 20 --io-delay-ms 2 --cpu-base 200000");
   tour_cmd->add_option("--cpu-base", tour.cpu_base, "CPU demo: first n of sum(i*i for i in range(n))")
@@ -65,6 +77,26 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"cpu", "io"}));
   tour_cmd->add_flag("--no-progress", no_progress, "do not show the progress line on stderr");
 
+  tour_cmd->add_option("--report", tour.report,
+                       "also write one self-contained HTML file with the tables and a timeline per model per demo");
+  tour_cmd->add_flag("--python", tour.python,
+                     "also run the demos with Python's threading, asyncio/aiohttp and multiprocessing "
+                     "(python3 with aiohttp; $CONCUR_PYTHON overrides) and compare");
+
+  std::string trace_in, trace_svg, trace_lanes = "thread", trace_title;
+  CLI::App* trace_cmd = app.add_subcommand("trace", "draw a trace file's timeline (one lane per thread/process/task)");
+  trace_cmd->footer(
+      "Any program using concur records its tasks (every executor, event loop and pool) when run as\n"
+      "  CONCUR_TRACE=trace.json ./program\n"
+      "and writes Chrome trace-event JSON at exit (open it in https://ui.perfetto.dev or chrome://tracing).\n"
+      "This draws the same timeline as `concur tour --report`, as a self-contained SVG.");
+  trace_cmd->add_option("trace", trace_in, "the trace file (Chrome trace-event JSON)")->required();
+  trace_cmd->add_option("--svg", trace_svg, "write the timeline here as SVG")->required();
+  trace_cmd->add_option("--lanes", trace_lanes, "one lane per thread, or per asyncio task")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"thread", "task"}));
+  trace_cmd->add_option("--title", trace_title, "title above the timeline (default: the trace file's name)");
+
   CLI11_PARSE(app, argc, argv);
 
   if (app.got_subcommand(tour_cmd)) {
@@ -73,6 +105,26 @@ int main(int argc, char** argv) {
       return concur_tool::run_tour(tour, std::cout);
     } catch (const std::exception& e) {
       std::cerr << "concur tour: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  if (app.got_subcommand(trace_cmd)) {
+    try {
+      std::ifstream in(trace_in, std::ios::binary);
+      if (!in) throw std::runtime_error("cannot read " + trace_in);
+      std::ostringstream text;
+      text << in.rdbuf();
+      auto timeline = concur_tool::timeline_from_json(
+          text.str(), trace_lanes == "task" ? concur_tool::LaneMode::task : concur_tool::LaneMode::thread,
+          trace_title.empty() ? trace_in : trace_title);
+      std::ofstream out(trace_svg, std::ios::binary);
+      out << concur_tool::render_svg(timeline);
+      out.close();
+      if (!out) throw std::runtime_error("cannot write " + trace_svg);
+      std::cout << trace_svg << ": " << timeline.lanes.size() << " lanes\n";
+      return 0;
+    } catch (const std::exception& e) {
+      std::cerr << "concur trace: " << e.what() << "\n";
       return 1;
     }
   }

@@ -3,7 +3,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
+#include <string>
 
 namespace concur_tool {
 
@@ -16,11 +18,50 @@ double process_cpu_seconds() {
   return s(self.ru_utime) + s(self.ru_stime) + s(kids.ru_utime) + s(kids.ru_stime);
 }
 
-Stopwatch::Stopwatch() : wall0_(std::chrono::steady_clock::now()), cpu0_(process_cpu_seconds()) {}
+namespace {
+std::atomic<double> g_worker_peaks_mb{0};
+
+/// Resets this process's peak resident memory to the current one (Linux 4.0+: "5" > clear_refs).
+bool reset_peak_rss() {
+  std::FILE* f = std::fopen("/proc/self/clear_refs", "w");
+  if (f == nullptr) return false;
+  const bool ok = std::fputs("5", f) >= 0;
+  return (std::fclose(f) == 0) && ok;
+}
+}  // namespace
+
+double peak_rss_mb(int pid) {
+  const std::string path = pid == 0 ? "/proc/self/status" : "/proc/" + std::to_string(pid) + "/status";
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  double kb = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "VmHWM: %lf kB", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return kb / 1024.0;
+}
+
+void note_worker_peak(int pid) {
+  const double mb = peak_rss_mb(pid);
+  double cur = g_worker_peaks_mb.load();
+  while (!g_worker_peaks_mb.compare_exchange_weak(cur, cur + mb)) {
+  }
+}
+
+Stopwatch::Stopwatch()
+    : wall0_(std::chrono::steady_clock::now()), cpu0_(process_cpu_seconds()), peak_reset_(reset_peak_rss()) {
+  g_worker_peaks_mb.store(0);
+}
 
 Measurement Stopwatch::elapsed() const {
-  return {std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0_).count(),
-          process_cpu_seconds() - cpu0_};
+  Measurement m{std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0_).count(),
+                process_cpu_seconds() - cpu0_, 0};
+  // Without clear_refs the peak is the program's so far (an upper bound).
+  m.peak_mb = peak_rss_mb() + g_worker_peaks_mb.load();
+  (void)peak_reset_;
+  return m;
 }
 
 Progress::Progress(bool enabled) : enabled_(enabled), tty_(isatty(STDERR_FILENO) == 1) {}

@@ -10,7 +10,13 @@ namespace concur_tool {
 struct Measurement {
   double wall_s = 0;
   double cpu_s = 0;
+  double peak_mb = 0;  // peak resident memory of this process during the run, plus its worker processes'
 };
+
+/// Peak resident memory (VmHWM) of a process in MB; 0 if unknown. pid 0: this process.
+double peak_rss_mb(int pid = 0);
+/// Adds a worker process's peak memory to the run being measured (call before it exits).
+void note_worker_peak(int pid);
 
 /// User + system CPU seconds used by the whole process so far.
 double process_cpu_seconds();
@@ -24,6 +30,7 @@ class Stopwatch {
  private:
   std::chrono::steady_clock::time_point wall0_;
   double cpu0_;
+  bool peak_reset_;  // this process's peak was reset at the start (Linux clear_refs)
 };
 
 /// One status line on stderr ("running ..."). On a terminal it is rewritten in place with '\r'

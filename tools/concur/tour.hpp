@@ -11,11 +11,13 @@
 // the demo in tour.cpp (cpu_bound_demo / io_bound_demo). Adding a demo: write a function
 // returning a Demo and list it in tour_demos().
 #include <functional>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "measure.hpp"
+#include "timeline.hpp"
 
 namespace concur_tool {
 
@@ -28,12 +30,17 @@ struct TourOptions {
   std::vector<std::string> urls;   // I/O demo: download these (round robin) instead of the loopback sites
   std::vector<std::string> demos;  // keys to run ("cpu", "io"); empty: all
   bool progress = true;
+  std::string report;   // --report: write the HTML report (tables + timelines) here
+  bool python = false;  // --python: also run Python's versions of the demos
 };
 
 /// One way of running a demo's workload. `run` returns a checksum of the results.
 struct Model {
   std::string name;
   std::function<std::string()> run;
+  std::string kind;          // its Python counterpart's kind (--python): "serial", "threads", "processes", "asyncio"
+  std::string trace_source;  // the trace events that are its jobs (--report), e.g. "ThreadPoolExecutor"
+  bool task_lanes = false;   // --report: a lane per asyncio task rather than per thread
 };
 
 struct ModelResult {
@@ -41,6 +48,9 @@ struct ModelResult {
   Measurement cost;
   double speedup = 0;  // first model's wall time / this one's
   std::string checksum;
+  std::string kind;                    // as Model::kind
+  bool python = false;                 // a row of Python's own run (--python)
+  std::shared_ptr<Timeline> timeline;  // --report: its lanes and bars
 };
 
 struct Demo {
@@ -50,6 +60,8 @@ struct Demo {
   std::vector<Model> models;  // the first one is the serial baseline
   /// Optional, run once untimed before the first model (warms caches and the CPU clock).
   std::function<void()> warmup;
+  /// --python: the arguments of tools/concur/py/tour_demos.py for this demo (after the warm-up).
+  std::function<std::vector<std::string>()> python_args;
   /// One line drawn from the results (in model order).
   std::function<std::string(const std::vector<ModelResult>&)> verdict;
 };
