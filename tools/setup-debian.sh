@@ -16,8 +16,9 @@ packages=(
   libbenchmark-dev libtbb-dev libboost-dev python3
   # bench/compare/asyncio_bench.py: Python asyncio with uvloop as well
   python3-uvloop
-  # tools/concur: command line (CLI11), trace export (nlohmann-json)
-  libcli11-dev nlohmann-json3-dev
+  # tools/concur: command line (CLI11), trace export (nlohmann-json); tests/tool renders the
+  # tour's HTML report in headless Chromium
+  libcli11-dev nlohmann-json3-dev chromium
   # asyncio: the io_uring backend (the epoll backend needs nothing)
   liburing-dev
   # asyncio TLS (OpenSSL 3); the openssl command line is a peer in the TLS tests
