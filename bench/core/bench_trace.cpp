@@ -1,6 +1,7 @@
 // What tracing costs: ThreadPoolExecutor(2) submitting no-op tasks (and asyncio tasks on one
 // loop), with concur::trace compiled in but off, and on. Prints ns per task for both and the
 // ratio. Rounds alternate off/on; the best round of each counts (a 2-core machine is noisy).
+// Then the cost of one instrumented spot (a trace::Span) with tracing off and on.
 //
 //   bench_trace [tasks-per-round=200000] [rounds=5]
 #include <algorithm>
@@ -57,6 +58,24 @@ void compare(const char* what, double (*round)(int), int tasks, int rounds) {
               on - off);
 }
 
+/// What an instrumented spot costs while tracing is off: a Span's check, nothing else.
+void span_cost() {
+  constexpr int n = 50'000'000;
+  for (bool on : {false, true}) {
+    if (on) trace::enable();
+    const int iters = on ? n / 50 : n;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < iters; ++i) {
+      trace::Span s("bench", 0, 0);
+      asm volatile("" ::: "memory");
+    }
+    const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / iters;
+    trace::disable();
+    trace::clear();
+    std::printf("%-44s %7.2f ns\n", on ? "one trace::Span, tracing on" : "one trace::Span, tracing off", ns);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -64,4 +83,5 @@ int main(int argc, char** argv) {
   const int rounds = argc > 2 ? std::atoi(argv[2]) : 5;
   compare("ThreadPoolExecutor(2).submit(no-op) + result", pool_round, tasks, rounds);
   compare("asyncio: create_task(no-op) + await", asyncio_round, tasks, rounds);
+  span_cost();
 }

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,8 +37,8 @@ std::atomic<std::uint64_t> g_next_task{1};
 // Per-thread buffers are owned by a global registry (never destroyed, so threads that exit
 // during static destruction can still record) and survive their thread.
 struct Buffer {
-  std::mutex m;  // uncontended except while collect() runs
-  std::vector<Event> events;
+  std::mutex m;              // uncontended except while collect() runs
+  std::deque<Event> events;  // grows without copying what it holds
 };
 struct Registry {
   std::mutex m;  // guards buffers and lanes

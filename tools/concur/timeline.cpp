@@ -26,6 +26,7 @@ std::string fmt(const char* f, double v) {
 std::string format_us(double us) {
   if (us >= 1e6) return fmt("%.3g s", us / 1e6);
   if (us >= 1e3) return fmt("%.3g ms", us / 1e3);
+  if (us <= 0) return "0";
   return fmt("%.3g us", us);
 }
 

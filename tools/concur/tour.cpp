@@ -482,8 +482,9 @@ std::string python_verdict(const std::string& key, const std::vector<ModelResult
     const ModelResult* ps = counterpart(py, "serial");
     const ModelResult* pt = counterpart(py, "threads");
     if (ps && pt && pt->cost.wall_s > 0) {
-      v += " CPython's threads reached " + format_ratio(ps->cost.wall_s / pt->cost.wall_s) +
-           " of its serial speed (the GIL).";
+      v += " CPython's threads ran at " + format_ratio(ps->cost.wall_s / pt->cost.wall_s) + " its serial speed";
+      if (const ModelResult* ct = counterpart(mine, "threads")) v += ", concur's at " + format_ratio(ct->speedup);
+      v += " (the GIL lets one CPython thread compute at a time).";
     }
   }
   return v;
