@@ -183,6 +183,23 @@ TEST(TraceJson, PoolCallsAreTimedInTheirWorkerProcesses) {
   trace::clear();
 }
 
+TEST(TraceJson, ProcessPoolExecutorCallsAreRecordedToo) {
+  trace::clear();
+  trace::enable();
+  {
+    cf::ProcessPoolExecutor ex(cf::ProcessPoolOptions{.max_workers = 1});
+    std::vector<cf::Future<int>> fs;
+    for (int i = 0; i < 3; ++i) fs.push_back(ex.submit(square, i));
+    for (auto& f : fs) (void)f.result();
+  }
+  trace::disable();
+  const json doc = json::parse(trace::to_json(trace::collect()));
+  auto calls = complete_events(doc, "multiprocessing.Pool");  // the engine both share
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_NE(calls[0].at("pid").get<long>(), static_cast<long>(::getpid()));
+  trace::clear();
+}
+
 // Helper run in a child process by the test below (skipped when run directly).
 TEST(TraceJson, EnvChildHelper) {
   if (std::getenv("CONCUR_TRACE_TEST_CHILD") == nullptr)
