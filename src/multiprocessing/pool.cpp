@@ -68,13 +68,8 @@ void fail_chunk(Chunk& c, const std::string& why) {
   }
 }
 
-pid_t reap(pid_t pid, int* status) {
-  for (;;) {
-    pid_t r = ::waitpid(pid, status, 0);
-    if (r < 0 && errno == EINTR) continue;
-    return r;
-  }
-}
+/// Waits for the worker to exit (ChildExit: whichever start method started it).
+void reap(const SpawnedWorker& w, int* status) { *status = w.exit->wait().value_or(0); }
 
 }  // namespace
 
@@ -202,7 +197,7 @@ struct PoolCore::State {
   /// others.
   void on_death(WorkerSlot& s) {
     int status = 0;
-    reap(s.w.pid, &status);
+    reap(s.w, &status);
     std::string why = "a worker process (pid " + std::to_string(s.w.pid) +
                       ") died while running the task: " + describe_status(status);
     {
@@ -348,7 +343,7 @@ struct PoolCore::State {
         for (auto& s : workers) ::kill(s->w.pid, SIGKILL);
         for (auto& s : workers) {
           int st = 0;
-          reap(s->w.pid, &st);
+          reap(s->w, &st);
           for (Chunk& c : s->inflight) fail_chunk(c, "the pool was terminated");
         }
         {
@@ -399,7 +394,7 @@ struct PoolCore::State {
         }
         for (auto& s : workers) {
           int st = 0;
-          reap(s->w.pid, &st);
+          reap(s->w, &st);
         }
         std::lock_guard g(m);
         workers.clear();

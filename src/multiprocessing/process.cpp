@@ -25,6 +25,7 @@ struct Child {
   Process* p;
   pid_t pid;
   bool daemon;
+  std::shared_ptr<detail::ChildExit> exit;
 };
 
 // Never destroyed: the exit handler that joins children runs after static destructors may have.
@@ -52,18 +53,14 @@ void at_exit() {
   for (const Child& c : kids) {
     if (c.daemon) ::kill(c.pid, SIGTERM);
   }
-  for (const Child& c : kids) {
-    int st = 0;
-    while (::waitpid(c.pid, &st, 0) < 0 && errno == EINTR) {
-    }
-  }
+  for (const Child& c : kids) (void)c.exit->wait();
 }
 
-void register_child(Process* p, pid_t pid, bool daemon) {
+void register_child(Process* p, pid_t pid, bool daemon, std::shared_ptr<detail::ChildExit> exit) {
   static std::once_flag once;
   std::call_once(once, [] { std::atexit(at_exit); });
   std::lock_guard g(reg_mutex());
-  registry().push_back(Child{p, pid, daemon});
+  registry().push_back(Child{p, pid, daemon, std::move(exit)});
 }
 
 }  // namespace
@@ -72,7 +69,6 @@ void Process::init_name() { name_ = "Process-" + std::to_string(++g_counter); }
 
 Process::~Process() {
   if (pid_ > 0 && !status_) (void)poll_exit(false);  // reap it if it is done: no zombie
-  if (pidfd_ >= 0) ::close(pidfd_);
   if (pid_ > 0 && !status_) {
     std::lock_guard g(reg_mutex());
     for (Child& c : registry()) {
@@ -95,42 +91,25 @@ void Process::start() {
   r.name = name_;
   w.conn.send(r);
   pid_ = w.pid;
-  pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
-  register_child(this, pid_, daemon_);
+  exit_ = w.exit;
+  register_child(this, pid_, daemon_, exit_);
 }
 
 bool Process::poll_exit(bool block) {
   if (status_) return true;
   if (pid_ <= 0) throw std::logic_error("Process: not started");
-  int st = 0;
-  for (;;) {
-    pid_t r = ::waitpid(pid_, &st, block ? 0 : WNOHANG);
-    if (r < 0 && errno == EINTR) continue;
-    if (r == pid_) {
-      status_ = st;
-      forget(pid_);
-      return true;
-    }
-    return false;
-  }
+  std::optional<int> st = block ? exit_->wait() : exit_->poll();
+  if (!st) return false;
+  status_ = st;
+  forget(pid_);
+  return true;
 }
 
 void Process::join() { (void)poll_exit(true); }
 
 bool Process::join(std::chrono::nanoseconds timeout) {
   if (poll_exit(false)) return true;
-  if (pidfd_ >= 0) {
-    pollfd p{pidfd_, POLLIN, 0};
-    int ms = timeout.count() <= 0 ? 0 : static_cast<int>((timeout.count() + 999'999) / 1'000'000);
-    while (::poll(&p, 1, ms) < 0 && errno == EINTR) {
-    }
-    return poll_exit(false);
-  }
-  auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (poll_exit(false)) return true;
-    ::usleep(1000);
-  }
+  (void)exit_->wait(timeout);
   return poll_exit(false);
 }
 
@@ -162,12 +141,7 @@ std::vector<pid_t> active_children() {
   }
   std::vector<pid_t> out;
   for (const Child& c : kids) {
-    siginfo_t info{};
-    // WNOWAIT: look without reaping, so that the Process object still gets the exit status.
-    if (::waitid(P_PID, static_cast<id_t>(c.pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == c.pid) {
-      continue;  // finished
-    }
-    out.push_back(c.pid);
+    if (!c.exit->exited()) out.push_back(c.pid);  // exited() leaves the status to the Process
   }
   return out;
 }

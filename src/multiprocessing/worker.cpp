@@ -25,6 +25,8 @@
 #include <thread>
 #include <typeinfo>
 
+#include "forkserver.hpp"
+
 #include "concur/core/trace.hpp"
 
 extern char** environ;
@@ -32,9 +34,6 @@ extern char** environ;
 namespace concur::multiprocessing::detail {
 
 namespace {
-
-constexpr int kWorkerFd = 3;    // where the worker finds its socket
-constexpr int kProgressFd = 4;  // and its progress page (a memfd shared with the parent)
 
 // The worker's pending replies, for the crash handler (worker processes only).
 int g_fd = -1;
@@ -191,12 +190,14 @@ void die_with(pid_t parent, bool watch_thread = true) {
 __attribute__((constructor)) void worker_entry() {
   const char* v = std::getenv(kEnv);
   if (v == nullptr) return;
-  const auto parent = static_cast<pid_t>(std::atol(v));
+  const bool forkserver = std::strncmp(v, "forkserver:", 11) == 0;
+  const auto parent = static_cast<pid_t>(std::atol(forkserver ? v + 11 : v));
   ::unsetenv(kEnv);
   // A worker records nothing itself: the parent asks for call times in its requests and
   // writes the trace file (CONCUR_TRACE is the parent's, whichever order start-up runs in).
   ::unsetenv("CONCUR_TRACE");
   trace::disable();
+  if (forkserver) forkserver_main(parent);
   // No orphans: die with the parent process. A pidfd of the parent, watched by a thread, fires
   // when the whole parent process is gone (PR_SET_PDEATHSIG would fire when the parent *thread*
   // that started us exits, e.g. a short-lived thread that started a Process). Kernels without
@@ -211,8 +212,24 @@ __attribute__((constructor)) void worker_entry() {
 
 }  // namespace
 
+[[noreturn]] void serve_forked(int sock, int progress_fd, int parent_pidfd) {
+  void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, progress_fd, 0);
+  if (page != MAP_FAILED) g_running = static_cast<volatile std::uint64_t*>(page);
+  ::close(progress_fd);
+  ::signal(SIGPIPE, SIG_IGN);
+  if (parent_pidfd < 0) worker_exit(1);
+  // The server is single-threaded, so a thread may start here (unlike after a plain fork).
+  std::thread([parent_pidfd] {
+    pollfd p{parent_pidfd, POLLIN, 0};
+    while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+    }
+    ::_exit(1);  // the program is gone
+  }).detach();
+  serve(sock);
+}
+
 namespace {
-std::atomic<int> g_start_method{0};  // 0 spawn, 1 fork
+std::atomic<int> g_start_method{0};  // 0 spawn, 1 fork, 2 forkserver
 }  // namespace
 
 void ensure_worker_entry() noexcept {
@@ -280,7 +297,25 @@ SpawnedWorker spawn_worker() {
   }
   *static_cast<volatile std::uint64_t*>(page) = kIdle;
   std::shared_ptr<void> progress(page, [](void* p) { ::munmap(p, 4096); });
-  if (get_start_method() == "fork") {
+  const auto* running = static_cast<const volatile std::uint64_t*>(page);
+  if (g_start_method.load() == 2) {
+    SpawnedWorker w;
+    try {
+      w = forkserver_spawn(sv[1], mfd);
+    } catch (...) {
+      ::close(sv[0]);
+      ::close(sv[1]);
+      ::close(mfd);
+      throw;
+    }
+    ::close(sv[1]);
+    ::close(mfd);
+    w.conn = Connection(sv[0]);
+    w.progress_map = progress;
+    w.running = running;
+    return w;
+  }
+  if (g_start_method.load() == 1) {
     const pid_t me = ::getpid();
     pid_t pid = ::fork();
     if (pid < 0) {
@@ -300,22 +335,37 @@ SpawnedWorker spawn_worker() {
     }
     ::close(sv[1]);
     ::close(mfd);
-    return SpawnedWorker{pid, Connection(sv[0]), progress, static_cast<const volatile std::uint64_t*>(page)};
+    return SpawnedWorker{pid, Connection(sv[0]), progress, running, std::make_shared<ChildExit>(pid)};
   }
+  pid_t pid = -1;
+  try {
+    pid = spawn_self(sv[1], mfd, std::to_string(::getpid()));
+  } catch (...) {
+    ::close(sv[0]);
+    ::close(sv[1]);
+    ::close(mfd);
+    throw;
+  }
+  ::close(sv[1]);
+  ::close(mfd);
+  return SpawnedWorker{pid, Connection(sv[0]), progress, running, std::make_shared<ChildExit>(pid)};
+}
+
+pid_t spawn_self(int socket_fd, int progress_fd, const std::string& worker_env) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, sv[1], kWorkerFd);
-  posix_spawn_file_actions_adddup2(&fa, mfd, kProgressFd);
+  posix_spawn_file_actions_adddup2(&fa, socket_fd, kWorkerFd);
+  if (progress_fd >= 0) posix_spawn_file_actions_adddup2(&fa, progress_fd, kProgressFd);
   // Only stdio, the socket and the progress page reach the worker: descriptors this process
   // left inheritable (the write end of a pipe, a listening socket) must not be held open by
   // workers (Python's spawn passes only the ones it needs too).
-  posix_spawn_file_actions_addclosefrom_np(&fa, kProgressFd + 1);
+  posix_spawn_file_actions_addclosefrom_np(&fa, progress_fd >= 0 ? kProgressFd + 1 : kWorkerFd + 1);
   std::vector<std::string> env_store;
   std::vector<char*> envp;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     if (std::strncmp(*e, "CONCUR_MP_WORKER=", 17) != 0) envp.push_back(*e);
   }
-  env_store.push_back(std::string(kEnv) + "=" + std::to_string(::getpid()));
+  env_store.push_back(std::string(kEnv) + "=" + worker_env);
   envp.push_back(env_store.back().data());
   envp.push_back(nullptr);
   char exe[] = "/proc/self/exe";
@@ -324,14 +374,8 @@ SpawnedWorker spawn_worker() {
   pid_t pid = -1;
   int rc = ::posix_spawn(&pid, exe, &fa, nullptr, argv, envp.data());
   posix_spawn_file_actions_destroy(&fa);
-  ::close(sv[1]);
-  ::close(mfd);
-  if (rc != 0) {
-    ::close(sv[0]);
-    throw_os_error(rc, "worker: posix_spawn(/proc/self/exe)");
-  }
-  SpawnedWorker w{pid, Connection(sv[0]), progress, static_cast<const volatile std::uint64_t*>(page)};
-  return w;
+  if (rc != 0) throw_os_error(rc, "worker: posix_spawn(/proc/self/exe)");
+  return pid;
 }
 
 std::string describe_status(int status) {
@@ -360,15 +404,23 @@ void set_start_method(std::string_view method) {
   } else if (method == "fork") {
     detail::g_start_method = 1;
   } else if (method == "forkserver") {
-    throw std::invalid_argument(
-        "set_start_method: 'forkserver' is not available yet; use 'spawn' (the default) or 'fork'");
+    detail::g_start_method = 2;
   } else {
     throw std::invalid_argument("set_start_method: cannot find context for '" + std::string(method) + "'");
   }
 }
 
-std::string get_start_method() { return detail::g_start_method.load() == 1 ? "fork" : "spawn"; }
+std::string get_start_method() {
+  switch (detail::g_start_method.load()) {
+    case 1:
+      return "fork";
+    case 2:
+      return "forkserver";
+    default:
+      return "spawn";
+  }
+}
 
-std::vector<std::string> get_all_start_methods() { return {"spawn", "fork"}; }
+std::vector<std::string> get_all_start_methods() { return {"spawn", "fork", "forkserver"}; }
 
 }  // namespace concur::multiprocessing

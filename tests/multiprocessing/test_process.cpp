@@ -243,8 +243,7 @@ struct StartMethodGuard {
 
 TEST(StartMethod, ForkRunsProcessesAndPoolsToo) {
   EXPECT_EQ(mp::get_start_method(), "spawn");
-  EXPECT_EQ(mp::get_all_start_methods(), (std::vector<std::string>{"spawn", "fork"}));
-  EXPECT_THROW(mp::set_start_method("forkserver"), std::invalid_argument);
+  EXPECT_EQ(mp::get_all_start_methods(), (std::vector<std::string>{"spawn", "fork", "forkserver"}));
   EXPECT_THROW(mp::set_start_method("teleport"), std::invalid_argument);
   StartMethodGuard restore;
   mp::set_start_method("fork");

@@ -14,7 +14,9 @@
 ///
 /// Workers are started with posix_spawn (a fresh process running this executable, not a fork
 /// of this one), so pools are safe to create from a program that already runs threads and
-/// allocates on them (Python's "spawn" start method). Before main() runs in a worker, the
+/// allocates on them (Python's "spawn" start method, the default; "forkserver" is as safe and
+/// starts workers faster, "fork" is not safe with threads: see set_start_method in
+/// detail/worker.hpp). Before main() runs in a worker, the
 /// program's static objects are constructed (as a Python worker imports the main module); then
 /// the worker serves tasks and never enters main(). Workers die with their parent process (a
 /// thread in each watches a pidfd of the parent) and are reaped: no orphans, no zombies.

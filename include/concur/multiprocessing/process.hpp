@@ -6,9 +6,11 @@
 /// ```
 ///
 /// The target is a plain function, static member function or captureless lambda; its
-/// arguments are serialised (serialize.hpp). The process is this executable started again
-/// (posix_spawn, Python's "spawn" start method: safe when the parent runs threads); it runs the
-/// target and exits with 0, or prints the exception to stderr and exits with 1 (as Python).
+/// arguments are serialised (serialize.hpp). The process starts as set_start_method() says
+/// (detail/worker.hpp): by default this executable started again (posix_spawn, Python's "spawn":
+/// safe when the parent runs threads), or forked by the fork server ("forkserver", equally
+/// safe), or forked from this process ("fork"); it runs the target and exits with 0, or prints
+/// the exception to stderr and exits with 1 (as Python).
 /// exitcode() is negative for a signal (-9 after kill()). Children die with their parent
 /// process (a pidfd of the parent, watched in the child; not the thread that started them);
 /// non-daemon children still running at normal exit are joined, daemon ones
@@ -18,6 +20,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +28,10 @@
 #include "concur/multiprocessing/detail/task.hpp"
 
 namespace concur::multiprocessing {
+
+namespace detail {
+class ChildExit;
+}  // namespace detail
 
 class Process {
  public:
@@ -71,7 +78,7 @@ class Process {
   std::string name_;
   bool daemon_ = false;
   pid_t pid_ = -1;
-  int pidfd_ = -1;
+  std::shared_ptr<detail::ChildExit> exit_;
   std::optional<int> status_;
 };
 
