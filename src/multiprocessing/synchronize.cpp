@@ -132,6 +132,9 @@ struct BarrierState {
   std::uint64_t count;      // guarded by m
   std::int64_t timeout_ns;  // default timeout of wait(), -1: none
   std::atomic<std::uint32_t> seq;
+  std::uint32_t action_id_size;  // the action's CodeRef (build-id, offset); size 0: no action
+  char action_build_id[120];
+  std::uint64_t action_offset;
 };
 
 constexpr std::size_t round8(std::size_t n) { return (n + 7) & ~std::size_t{7}; }
@@ -490,6 +493,7 @@ namespace {
 struct BarrierInit {
   std::size_t parties;
   std::int64_t timeout_ns;
+  const detail::CodeRef* action;
 };
 void init_barrier(void* p, const void* arg) {
   const auto* a = static_cast<const BarrierInit*>(arg);
@@ -497,18 +501,36 @@ void init_barrier(void* p, const void* arg) {
   st->kind = detail::kBarrierKind;
   st->parties = a->parties;
   st->timeout_ns = a->timeout_ns;
+  if (a->action != nullptr) {
+    st->action_id_size = static_cast<std::uint32_t>(a->action->build_id.size());
+    std::memcpy(st->action_build_id, a->action->build_id.data(), a->action->build_id.size());
+    st->action_offset = a->action->offset;
+  }
   init_robust(&st->m, PTHREAD_MUTEX_NORMAL);
 }
-std::size_t checked_parties(std::size_t parties) {
+BarrierInit barrier_init(std::size_t parties, std::optional<std::chrono::nanoseconds> timeout,
+                         const detail::CodeRef* action) {
   if (parties < 1) throw std::invalid_argument("Barrier: parties must be >= 1");
-  return parties;
+  if (action != nullptr &&
+      (action->build_id.empty() || action->build_id.size() > sizeof(BarrierState::action_build_id))) {
+    throw std::invalid_argument("Barrier: the action's module has no usable build-id");
+  }
+  return BarrierInit{parties, timeout ? std::max<std::int64_t>(0, timeout->count()) : -1, action};
+}
+/// Runs the barrier's action, if any (in whichever process trips the barrier).
+void run_action(const BarrierState& st) {
+  if (st.action_id_size == 0) return;
+  detail::CodeRef ref{std::string(st.action_build_id, st.action_id_size), st.action_offset};
+  reinterpret_cast<void (*)()>(const_cast<void*>(detail::resolve(ref)))();
 }
 }  // namespace
 
 Barrier::Barrier(std::size_t parties, std::optional<std::chrono::nanoseconds> timeout)
     : SharedObject(detail::kBarrierKind, sizeof(BarrierState), init_barrier,
-                   std::addressof(static_cast<const BarrierInit&>(BarrierInit{
-                       checked_parties(parties), timeout ? std::max<std::int64_t>(0, timeout->count()) : -1}))) {}
+                   std::addressof(static_cast<const BarrierInit&>(barrier_init(parties, timeout, nullptr)))) {}
+Barrier::Barrier(std::size_t parties, const detail::CodeRef& action, std::optional<std::chrono::nanoseconds> timeout)
+    : SharedObject(detail::kBarrierKind, sizeof(BarrierState), init_barrier,
+                   std::addressof(static_cast<const BarrierInit&>(barrier_init(parties, timeout, &action)))) {}
 Barrier::Barrier(const SharedHandle& h) : SharedObject(h, detail::kBarrierKind, sizeof(BarrierState)) {}
 Barrier Barrier::from_handle(const SharedHandle& h) { return Barrier(h); }
 
@@ -542,6 +564,14 @@ std::size_t Barrier::wait_impl(core::Deadline deadline) {
   std::size_t index = st->count++;
   bool broken = false;
   if (index + 1 == st->parties) {
+    try {
+      run_action(*st);  // the last to arrive runs it, before anyone is released (as Python)
+    } catch (...) {
+      break_locked();
+      --st->count;
+      exit_locked();
+      throw;
+    }
     st->state = 1;  // draining
     notify_all_locked(st->seq);
   } else {

@@ -3,11 +3,15 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -16,6 +20,7 @@
 #include <cereal/archives/binary.hpp>
 #include <gtest/gtest.h>
 
+#include "concur/multiprocessing/process.hpp"
 #include "concur/multiprocessing/sharedctypes.hpp"
 #include "concur/multiprocessing/synchronize.hpp"
 
@@ -111,6 +116,48 @@ TEST_F(SynchronizeTest, RLockReentersAndOtherProcessesWait) {
   rlock.release();
   EXPECT_EQ(probe(), 1);
   EXPECT_THROW(rlock.release(), std::logic_error);
+}
+
+TEST_F(SynchronizeTest, OnlyTheOwnerReleasesAnRLockOrALock) {
+  // Python's RLock.release() by a non-owner raises (RuntimeError there; std::logic_error here,
+  // as threading's); a held Lock is owned too (see MutexBase::release).
+  mp::RLock rlock;
+  mp::Lock lock;
+  ASSERT_TRUE(rlock.acquire());
+  ASSERT_TRUE(lock.acquire());
+  int threw = 0;
+  std::thread([&] {
+    try {
+      rlock.release();
+    } catch (const std::logic_error&) {
+      ++threw;
+    }
+    try {
+      lock.release();
+    } catch (const std::logic_error&) {
+      ++threw;
+    }
+  }).join();
+  EXPECT_EQ(threw, 2);
+  pid_t child = fork_child([&] {
+    int n = 0;
+    try {
+      rlock.release();
+    } catch (const std::logic_error&) {
+      ++n;
+    }
+    try {
+      lock.release();
+    } catch (const std::logic_error&) {
+      ++n;
+    }
+    return n;
+  });
+  EXPECT_EQ(wait_child(child), 2);
+  EXPECT_TRUE(rlock.is_owned());  // still held here, once
+  rlock.release();
+  lock.release();
+  EXPECT_FALSE(rlock.is_owned());
 }
 
 template <class L>
@@ -423,6 +470,89 @@ TEST_F(SynchronizeTest, HandlesRoundTripInAChild) {
   EXPECT_THROW(mp::Lock::from_handle(bad), std::invalid_argument);
   bad.name = "concur_test_" + std::to_string(getpid()) + "_missing";
   EXPECT_THROW(mp::Lock::from_handle(bad), concur::FileNotFoundError);
+}
+
+// ---- Barrier(parties, action, timeout) ----
+
+mp::Array<int>* g_trips = nullptr;  // [0] rounds tripped, [1] pid of the last tripper
+void count_trip() {
+  (*g_trips)[0] += 1;
+  (*g_trips)[1] = static_cast<int>(::getpid());
+}
+void failing_action() { throw std::runtime_error("action failed"); }
+void write_marker() {
+  const std::string path = "/tmp/concur-barrier-action-" + std::to_string(::getppid());
+  if (std::FILE* f = std::fopen(path.c_str(), "w")) {
+    std::fprintf(f, "%d", static_cast<int>(::getpid()));
+    std::fclose(f);
+  }
+}
+void arrive_late(mp::SharedHandle h) {  // a Barrier has no default state to load into: its handle
+  std::this_thread::sleep_for(100ms);
+  (void)mp::Barrier::from_handle(h).wait(10s);
+}
+
+TEST_F(SynchronizeTest, BarrierActionRunsOncePerRoundBeforeAnyoneIsReleased) {
+  constexpr int kRounds = 10;
+  mp::Array<int> trips(2, /*lock=*/false);
+  g_trips = &trips;
+  mp::Barrier barrier(3, count_trip, 10s);
+  std::vector<pid_t> kids;
+  for (int k = 0; k < 3; ++k) {
+    kids.push_back(fork_child([&] {
+      for (int r = 0; r < kRounds; ++r) {
+        (void)barrier.wait();
+        if (trips[0] < r + 1) return 1;  // released before the action ran
+      }
+      return 0;
+    }));
+  }
+  for (pid_t p : kids) EXPECT_EQ(wait_child(p), 0);
+  EXPECT_EQ(trips[0], kRounds);
+  EXPECT_NE(std::find(kids.begin(), kids.end(), static_cast<pid_t>(trips[1])), kids.end());  // in a party
+  EXPECT_FALSE(barrier.broken());
+  g_trips = nullptr;
+}
+
+TEST_F(SynchronizeTest, BarrierActionThatThrowsBreaksTheBarrier) {
+  mp::Barrier barrier(2, [] { failing_action(); });
+  std::atomic<int> broken{0}, failed{0};
+  auto party = [&] {
+    try {
+      (void)barrier.wait(10s);
+    } catch (const mp::BrokenBarrierError&) {
+      ++broken;
+    } catch (const std::runtime_error& e) {
+      if (std::string(e.what()) == "action failed") ++failed;
+    }
+  };
+  std::thread t(party);
+  party();
+  t.join();
+  EXPECT_EQ(failed.load(), 1);  // the last to arrive ran it and got its exception
+  EXPECT_EQ(broken.load(), 1);
+  EXPECT_TRUE(barrier.broken());
+  EXPECT_THROW((void)barrier.wait(10s), mp::BrokenBarrierError);
+}
+
+TEST_F(SynchronizeTest, BarrierActionRunsInASpawnedProcessThatTripsIt) {
+  // The action travels as code identity: a spawned process (its own load address) finds it.
+  const std::string marker = "/tmp/concur-barrier-action-" + std::to_string(::getpid());
+  std::remove(marker.c_str());
+  mp::Barrier barrier(2, write_marker);
+  mp::Process p(arrive_late, barrier.handle());
+  p.start();
+  EXPECT_LE(barrier.wait(10s), 1U);  // here first, so the late child trips it
+  ASSERT_TRUE(p.join(20s));
+  EXPECT_EQ(p.exitcode(), 0);
+  std::string got;
+  if (std::FILE* f = std::fopen(marker.c_str(), "r")) {
+    char buf[32] = {};
+    got.assign(buf, std::fread(buf, 1, sizeof buf - 1, f));
+    std::fclose(f);
+  }
+  EXPECT_EQ(got, std::to_string(*p.pid()));
+  std::remove(marker.c_str());
 }
 
 }  // namespace

@@ -27,8 +27,10 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <type_traits>
 
 #include "concur/core/futex.hpp"
+#include "concur/multiprocessing/detail/task.hpp"
 #include "concur/multiprocessing/shared_memory.hpp"
 #include "concur/threading/barrier.hpp"
 
@@ -354,13 +356,23 @@ class Condition : public detail::SharedObject {
   std::shared_ptr<detail::MutexBase> lock_;
 };
 
-/// A process-shared cyclic barrier (Python's `multiprocessing.Barrier`, without `action`).
+/// A process-shared cyclic barrier (Python's `multiprocessing.Barrier(parties, action, timeout)`).
 /// Process and thread safety: all members. A party that dies while others wait leaves them
 /// waiting until their timeout passes, which breaks the barrier: give it a timeout.
 class Barrier : public detail::SharedObject {
  public:
   /// Throws std::invalid_argument if parties < 1. `timeout`: the default of wait().
   explicit Barrier(std::size_t parties, std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+  /// With an `action`: a plain function or captureless lambda taking nothing, run once per
+  /// round, when the barrier trips, by the last party to arrive (in whichever process that is,
+  /// as Python's), before any party is released. It travels as code identity (task.hpp), so
+  /// every process that may trip the barrier must run this same executable. It runs with the
+  /// barrier's internal lock held: it must not call this barrier's members. If it throws, the
+  /// barrier breaks (the others get BrokenBarrierError) and its caller gets the exception.
+  template <class F>
+  requires std::is_convertible_v<F, void (*)()> Barrier(std::size_t parties, F action,
+                                                        std::optional<std::chrono::nanoseconds> timeout = std::nullopt)
+      : Barrier(parties, detail::code_ref(reinterpret_cast<const void*>(static_cast<void (*)()>(action))), timeout) {}
   static Barrier from_handle(const SharedHandle& h);
 
   /// Waits until `parties` callers have called wait(); returns a distinct index in [0, parties)
@@ -392,6 +404,7 @@ class Barrier : public detail::SharedObject {
 
  private:
   explicit Barrier(const SharedHandle& h);
+  Barrier(std::size_t parties, const detail::CodeRef& action, std::optional<std::chrono::nanoseconds> timeout);
   std::size_t wait_impl(core::Deadline deadline);
 };
 
