@@ -12,9 +12,16 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <condition_variable>
+#include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
 #include <new>
+#include <optional>
 #include <stdexcept>
+#include <thread>
 
 #include "shared_sync.hpp"
 
@@ -186,6 +193,102 @@ void QueueCore::check_open(const char* what) const {
     throw std::invalid_argument(std::string(kind_name(kind_)) + "." + what + "(): the queue is closed in this process");
 }
 
+// ---- the feeder: an unbounded Queue's put() never blocks ----
+//
+// When the ring has no room, an unbounded Queue/JoinableQueue keeps the item in this process
+// and a feeder thread (one per queue per process, started when first needed, ended when its
+// backlog is written) copies the backlog into the ring as consumers make room, in order. Once a
+// queue has a backlog here, later put()s of this process join it, so each thread's items stay
+// in order. The feeders are found by the queue's segment name, so every copy of a queue in a
+// process shares one.
+
+namespace {
+
+struct Feeder {
+  std::mutex m;
+  std::condition_variable drained;  // the thread finished: items are written
+  std::deque<std::string> items;    // not yet in the ring, oldest first
+  bool running = false;             // a feeder thread serves `items` (never with items empty after)
+  bool cancelled = false;           // cancel_join_thread(): exit without waiting for `items`
+  // The queue, while a thread runs (set by put(), reset by the thread under m before it ends,
+  // so that the segment is not held once the backlog is written).
+  std::optional<QueueCore> core;
+};
+
+struct Feeders {
+  std::mutex m;
+  std::map<std::string, std::shared_ptr<Feeder>> by_name;
+};
+std::atomic<int> g_backlogs{0};  // feeders with items: put() takes the slow path while nonzero
+
+// Never destroyed (exit handlers use it). Made on first use: a worker process runs before
+// main(), in a constructor, so this file's static initialisers may never run there. A forked
+// child starts with none: the parent's backlogs are the parent's to write, and its feeder
+// threads do not exist in the child.
+Feeders*& feeders() {
+  static Feeders* fs = [] {
+    ::pthread_atfork(nullptr, nullptr, [] {
+      feeders() = new Feeders();  // the old one may be locked by a thread that is not here
+      g_backlogs.store(0);
+    });
+    return new Feeders();
+  }();
+  return fs;
+}
+
+std::shared_ptr<Feeder> feeder_of(const std::string& name) {
+  Feeders* fs = feeders();
+  std::lock_guard g(fs->m);
+  auto& f = fs->by_name[name];
+  if (!f) f = std::make_shared<Feeder>();
+  return f;
+}
+
+std::shared_ptr<Feeder> find_feeder(const std::string& name) {
+  Feeders* fs = feeders();
+  std::lock_guard g(fs->m);
+  auto it = fs->by_name.find(name);
+  return it == fs->by_name.end() ? nullptr : it->second;
+}
+
+/// Waits until `f` has no backlog (or was cancelled).
+void wait_drained(Feeder& f) {
+  std::unique_lock lk(f.m);
+  f.drained.wait(lk, [&] { return !f.running || f.cancelled; });
+}
+
+}  // namespace
+
+void flush_feeders() noexcept {
+  std::vector<std::shared_ptr<Feeder>> all;
+  {
+    Feeders* fs = feeders();
+    std::lock_guard g(fs->m);
+    for (auto& [name, f] : fs->by_name) all.push_back(f);
+  }
+  for (auto& f : all) wait_drained(*f);
+}
+
+bool QueueCore::put_ring(std::string_view bytes, bool block, core::Deadline deadline, bool count_task) {
+  auto* st = static_cast<QueueState*>(state_);
+  const std::uint64_t need = kPrefix + bytes.size();
+  Locked g(st, ring_);
+  for (;;) {
+    bool room = (st->maxsize <= 0 || st->count < static_cast<std::uint64_t>(st->maxsize)) &&
+                st->capacity - (st->tail - st->head) >= need;
+    if (room) break;
+    if (!block || !g.wait(st->not_full, st->put_sleepers, deadline)) return false;
+  }
+  const std::uint64_t len = bytes.size();
+  ring_write(st, ring_, st->tail, &len, kPrefix);
+  ring_write(st, ring_, st->tail + kPrefix, bytes.data(), bytes.size());
+  if (kind_ == kJoinableQueueKind && count_task) ++st->unfinished;
+  st->tail += need;  // publishes the item
+  ++st->count;
+  if (st->get_sleepers > 0) notify_all(st->not_empty);
+  return true;
+}
+
 void QueueCore::put(std::string_view bytes, bool block, core::Deadline deadline) {
   check_open("put");
   auto* st = static_cast<QueueState*>(state_);
@@ -195,20 +298,80 @@ void QueueCore::put(std::string_view bytes, bool block, core::Deadline deadline)
                                 std::to_string(need) + " bytes serialised (with its 8-byte length), more than the " +
                                 "queue's capacity_bytes of " + std::to_string(st->capacity) +
                                 ": make the queue with a larger capacity_bytes");
-  Locked g(st, ring_);
-  for (;;) {
-    bool room = (st->maxsize <= 0 || st->count < static_cast<std::uint64_t>(st->maxsize)) &&
-                st->capacity - (st->tail - st->head) >= need;
-    if (room) break;
-    if (!block || !g.wait(st->not_full, st->put_sleepers, deadline)) throw Full();
+  const bool feeds = kind_ != kSimpleQueueKind && st->maxsize <= 0;
+  if (!feeds) {
+    if (!put_ring(bytes, block, deadline, true)) throw Full();
+    return;
   }
-  const std::uint64_t len = bytes.size();
-  ring_write(st, ring_, st->tail, &len, kPrefix);
-  ring_write(st, ring_, st->tail + kPrefix, bytes.data(), bytes.size());
-  if (kind_ == kJoinableQueueKind) ++st->unfinished;
-  st->tail += need;  // publishes the item
-  ++st->count;
-  if (st->get_sleepers > 0) notify_all(st->not_empty);
+  // Unbounded: straight into the ring when nothing of this process waits before it and there
+  // is room; else behind the backlog.
+  if (g_backlogs.load(std::memory_order_acquire) == 0 && put_ring(bytes, false, std::nullopt, true)) return;
+  std::shared_ptr<Feeder> f = feeder_of(segment_->name());
+  std::unique_lock lk(f->m);
+  if (f->items.empty() && put_ring(bytes, false, std::nullopt, true)) return;
+  if (kind_ == kJoinableQueueKind) {  // counted now, as Python's put() does
+    Locked g(st, ring_);
+    ++st->unfinished;
+  }
+  if (f->items.empty()) g_backlogs.fetch_add(1, std::memory_order_acq_rel);
+  f->items.emplace_back(bytes);
+  if (f->running) return;
+  static std::once_flag once;
+  std::call_once(once, [] { std::atexit([] { flush_feeders(); }); });
+  f->core.emplace(*this);  // keeps the segment mapped; the closed flag does not stop the feeder
+  f->running = true;
+  try {
+    std::thread([f] {
+      for (;;) {
+        std::string item;
+        {
+          std::lock_guard g(f->m);
+          item = f->items.front();  // stays queued until written (never empty while running)
+        }
+        bool lost = false;
+        try {
+          (void)f->core->put_ring(item, true, std::nullopt, false);  // `core` is ours while running
+        } catch (...) {
+          lost = true;  // the queue is unusable (a system error): the backlog cannot be written
+        }
+        std::lock_guard g(f->m);
+        if (lost) {
+          f->items.clear();
+        } else {
+          f->items.pop_front();
+        }
+        if (f->items.empty()) {
+          g_backlogs.fetch_sub(1, std::memory_order_acq_rel);
+          f->core.reset();
+          f->running = false;
+          f->drained.notify_all();
+          return;
+        }
+      }
+    }).detach();
+  } catch (...) {
+    f->core.reset();
+    f->running = false;
+    throw;
+  }
+}
+
+void QueueCore::join_thread() {
+  if (std::shared_ptr<Feeder> f = find_feeder(segment_->name())) wait_drained(*f);
+}
+
+void QueueCore::cancel_join_thread() {
+  std::shared_ptr<Feeder> f = feeder_of(segment_->name());
+  std::lock_guard g(f->m);
+  f->cancelled = true;
+  f->drained.notify_all();
+}
+
+std::size_t QueueCore::backlog() const {
+  std::shared_ptr<Feeder> f = find_feeder(segment_->name());
+  if (!f) return 0;
+  std::lock_guard g(f->m);
+  return f->items.size();
 }
 
 std::string QueueCore::get(bool block, core::Deadline deadline) {

@@ -28,6 +28,7 @@
 #include "forkserver.hpp"
 
 #include "concur/core/trace.hpp"
+#include "concur/multiprocessing/queues.hpp"
 
 extern char** environ;
 
@@ -65,6 +66,7 @@ std::string demangle(const char* name) {
 }
 
 [[noreturn]] void worker_exit(int code) {
+  flush_feeders();  // as Python's children: the items a Process put reach the queue first
   std::cout.flush();
   std::cerr.flush();
   std::fflush(nullptr);

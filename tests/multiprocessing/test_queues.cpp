@@ -97,6 +97,11 @@ void simple_echo(mp::SimpleQueue<std::string> in, mp::SimpleQueue<std::string> o
   }
 }
 
+void produce_many(mp::Queue<int> q, int n, bool cancel) {  // more than the ring holds
+  if (cancel) q.cancel_join_thread();
+  for (int i = 0; i < n; ++i) q.put(i);
+}
+
 std::string pattern(std::size_t n, unsigned seed) {
   std::string s(n, '\0');
   for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (seed + i * 7) % 26);
@@ -206,10 +211,12 @@ TEST_F(QueuesTest, LargeItemsNearCapacityAndOversized) {
     EXPECT_EQ(q.get(), pattern(1000 + round * 3000, round));
     std::string big = pattern(biggest, round);
     q.put(big);
-    EXPECT_THROW(q.put_nowait("x"), mp::Full);  // no room left in the ring
+    q.put_nowait("x");  // no room left in the ring: unbounded, so it waits in the feeder's backlog
     EXPECT_EQ(q.qsize(), 1u);
     EXPECT_EQ(q.get(), big);
+    EXPECT_EQ(q.get(5s), "x");
   }
+  q.join_thread();
   try {
     q.put(std::string(biggest + 1, 'y'));
     ADD_FAILURE() << "an oversized item was accepted";
@@ -512,6 +519,89 @@ TEST_F(QueuesTest, JoinableAndSimpleQueuesAcrossFork) {
   jq.put(kSentinel);
   EXPECT_EQ(wait_child(child, 9s), 0);
   EXPECT_EQ(sq.get(), 2 * kSentinel);
+}
+
+// ---- the feeder: an unbounded queue's put() never blocks (Python's feeder thread) ----
+
+TEST_F(QueuesTest, UnboundedPutNeverBlocksAndKeepsOrder) {
+  mp::Queue<int> q(0, 256);  // room for about 20 ints (8-byte length + the item)
+  constexpr int kItems = 500;
+  auto t0 = Clock::now();
+  for (int i = 0; i < kItems; ++i) q.put(i);  // no consumer yet: none of these may block
+  q.put_nowait(kItems);
+  q.put(kItems + 1, 1ms);
+  EXPECT_LT(Clock::now() - t0, 5s);
+  EXPECT_LE(q.qsize(), 32u);  // the ring; the rest waits in this process
+  std::vector<int> got;
+  for (int i = 0; i < kItems + 2; ++i) got.push_back(q.get(10s));
+  std::vector<int> want(kItems + 2);
+  std::iota(want.begin(), want.end(), 0);
+  EXPECT_EQ(got, want);
+  q.join_thread();
+  EXPECT_TRUE(q.empty());
+}
+
+TEST_F(QueuesTest, UnboundedPutsFromThreadsStayInOrderPerThread) {
+  mp::Queue<int> q(0, 512);
+  constexpr int kThreads = 3, kEach = 300;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&q, t] {
+      for (int i = 0; i < kEach; ++i) q.put(t * 100000 + i);
+    });
+  }
+  for (auto& t : ts) t.join();  // all returned without a consumer
+  std::vector<int> last(kThreads, -1);
+  for (int n = 0; n < kThreads * kEach; ++n) {
+    int v = q.get(10s);
+    int t = v / 100000, i = v % 100000;
+    EXPECT_EQ(i, last[static_cast<std::size_t>(t)] + 1) << "thread " << t << " out of order";
+    last[static_cast<std::size_t>(t)] = i;
+  }
+  q.join_thread();
+  EXPECT_TRUE(q.empty());
+}
+
+TEST_F(QueuesTest, JoinableQueueCountsABacklogAsUnfinished) {
+  mp::JoinableQueue<int> q(0, 128);
+  for (int i = 0; i < 40; ++i) q.put(i);
+  EXPECT_FALSE(q.join(20ms));
+  for (int i = 0; i < 39; ++i) {
+    EXPECT_EQ(q.get(10s), i);
+    q.task_done();
+  }
+  EXPECT_FALSE(q.join(20ms));
+  EXPECT_EQ(q.get(10s), 39);
+  q.task_done();
+  EXPECT_TRUE(q.join(5s));
+  EXPECT_THROW(q.task_done(), std::invalid_argument);
+  q.join_thread();
+}
+
+TEST_F(QueuesTest, AProcessWaitsForItsBacklogBeforeExiting) {
+  mp::Queue<int> q(0, 1024);  // under 100 items fit; the child puts 2000 and returns
+  mp::Process p(produce_many, q, 2000, false);
+  p.start();
+  EXPECT_FALSE(p.join(300ms));  // it cannot end before its items are in the queue
+  long sum = 0;
+  for (int i = 0; i < 2000; ++i) {
+    int v = q.get(10s);
+    EXPECT_EQ(v, i);
+    sum += v;
+  }
+  EXPECT_EQ(sum, 1999L * 2000 / 2);
+  ASSERT_TRUE(p.join(20s));
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+TEST_F(QueuesTest, CancelJoinThreadLetsAProcessExitWithABacklog) {
+  mp::Queue<int> q(0, 1024);
+  mp::Process p(produce_many, q, 2000, true);
+  p.start();
+  ASSERT_TRUE(p.join(20s));  // nobody reads: the backlog is dropped at its exit
+  EXPECT_EQ(p.exitcode(), 0);
+  EXPECT_GT(q.qsize(), 0u);  // what the ring held
+  EXPECT_LT(q.qsize(), 100u);
 }
 
 }  // namespace

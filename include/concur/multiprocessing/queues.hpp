@@ -21,15 +21,26 @@
 ///
 /// Bounds: `maxsize` counts items as Python's (<= 0: no limit); independently, the items waiting
 /// in the ring cannot take more than `capacity_bytes` (each takes its serialised size plus 8
-/// bytes). put() waits for room on either account; put_nowait()/a timed put() throw Full. So an
-/// unbounded queue still blocks a producer when the ring is full, as a pipe does. One item whose
-/// serialised size plus 8 exceeds `capacity_bytes` can never fit: put() throws
-/// std::invalid_argument at once, naming both sizes (make the queue with a larger capacity).
+/// bytes). One item whose serialised size plus 8 exceeds `capacity_bytes` can never fit: put()
+/// throws std::invalid_argument at once, naming both sizes (make the queue with a larger
+/// capacity).
 ///
-/// Unlike Python's there is no feeder thread: put() has written the item into shared memory when
-/// it returns. So qsize() and empty() are exact at the moment they are read (still only a hint
-/// once another process moves), a process may exit right after put() without losing items, and
-/// join_thread()/cancel_join_thread() have nothing to do.
+/// - A bounded Queue/JoinableQueue (maxsize > 0) behaves as Python's: put() waits for room (on
+///   either account); put_nowait(), put(item, false) and a timed put() throw Full. Nothing is
+///   buffered: put() has written the item into shared memory when it returns.
+/// - An unbounded Queue/JoinableQueue (maxsize <= 0) never blocks in put(), as Python's (which
+///   has a feeder thread): when the ring is full, the item waits in this process and a feeder
+///   thread (one per queue per process, started when first needed, gone once its backlog is
+///   written) copies the backlog into the ring as consumers make room, in order; later put()s of
+///   this process go behind the backlog, so each thread's items stay in order. While a backlog
+///   waits, qsize() counts only the items in the ring, and an item is in the queue (JoinableQueue:
+///   counted as unfinished) from put(). As in Python, a process does not end before its
+///   backlogs are written: normal exit, and a Process's target returning, wait for them —
+///   someone must get() them — unless cancel_join_thread() was called for that queue (its
+///   backlog is then lost at exit). join_thread() waits for this process's backlog of the queue.
+///   A child forked while a backlog waits has none (the parent writes its own).
+/// - SimpleQueue (as Python's, which writes straight to its pipe): put() waits for room in the
+///   ring.
 ///
 /// Timeouts: put(item, timeout) and get(timeout) wait at most `timeout` (steady clock,
 /// CLOCK_MONOTONIC) for room / for an item, then throw Full / Empty (concur::queue's, as Python's
@@ -88,8 +99,14 @@ class QueueCore {
 
   [[nodiscard]] SharedHandle handle() const;
   [[nodiscard]] std::uint32_t kind() const noexcept { return kind_; }
-  /// Appends `bytes` as one item (see the file comment for errors).
+  /// Appends `bytes` as one item (see the file comment for errors and the feeder).
   void put(std::string_view bytes, bool block, core::Deadline deadline);
+  /// Waits until this process's backlog of this queue is written into the ring.
+  void join_thread();
+  /// This process's backlog of this queue is not waited for at exit.
+  void cancel_join_thread();
+  /// Items put in this process that wait for room in the ring (the feeder's backlog).
+  [[nodiscard]] std::size_t backlog() const;
   /// Removes the oldest item and returns its bytes; Empty when none came in time.
   std::string get(bool block, core::Deadline deadline);
   [[nodiscard]] std::size_t qsize() const;
@@ -104,12 +121,19 @@ class QueueCore {
 
  private:
   void check_open(const char* what) const;
+  /// Writes one item into the ring, waiting for room if `block` (until `deadline`); false
+  /// when there was none. `count_task`: a JoinableQueue's unfinished count grows by one.
+  bool put_ring(std::string_view bytes, bool block, core::Deadline deadline, bool count_task);
   std::shared_ptr<Segment> segment_;
   std::uint32_t kind_ = 0;
   void* state_ = nullptr;
   std::byte* ring_ = nullptr;
   std::shared_ptr<std::atomic<bool>> closed_;
 };
+
+/// Waits until every backlog of this process is written (at exit: see Queue; a no-op when
+/// there is none). Cancelled queues are not waited for.
+void flush_feeders() noexcept;
 
 }  // namespace detail
 
@@ -126,11 +150,12 @@ class Queue {
   /// segment is gone; std::invalid_argument if `h` is not a Queue<T>.
   static Queue from_handle(const SharedHandle& h) { return Queue(h, detail::kQueueKind); }
 
-  /// Puts `item`, waiting for room. std::invalid_argument if it can never fit, or after close().
+  /// Puts `item`: bounded, waiting for room; unbounded, never waiting (the feeder: see the file
+  /// comment). std::invalid_argument if it can never fit, or after close().
   void put(const T& item) { core_.put(dumps(item), true, std::nullopt); }
-  /// put(item, block=False) when `block` is false: Full at once if there is no room.
+  /// put(item, block=False) when `block` is false: Full at once if a bounded queue has no room.
   void put(const T& item, bool block) { core_.put(dumps(item), block, std::nullopt); }
-  /// Waits at most `timeout` for room, then throws Full.
+  /// Bounded: waits at most `timeout` for room, then throws Full.
   template <class Rep, class Period>
   void put(const T& item, std::chrono::duration<Rep, Period> timeout) {
     core_.put(dumps(item), true, core::deadline_after(timeout));
@@ -158,12 +183,13 @@ class Queue {
 
   /// This process (this object and its copies here) will use the queue no more: put() and get()
   /// throw std::invalid_argument afterwards, as Python's raise ValueError. Other processes, and
-  /// the items already put, are unaffected (put() has already written them). Idempotent.
+  /// the items already put, are unaffected (a backlog is still written). Idempotent.
   void close() noexcept { core_.close(); }
-  /// Python waits for the feeder thread to flush; there is none here: no-op.
-  void join_thread() noexcept {}
-  /// Python lets the process exit without flushing; there is nothing to flush: no-op.
-  void cancel_join_thread() noexcept {}
+  /// Waits until the items this process put are all in shared memory (the feeder's backlog is
+  /// written; at once when there is none). Blocks while no one gets items, as Python's.
+  void join_thread() { core_.join_thread(); }
+  /// At exit, this process will not wait for its backlog of this queue (lost if unwritten).
+  void cancel_join_thread() { core_.cancel_join_thread(); }
 
   [[nodiscard]] SharedHandle handle() const { return core_.handle(); }
 
