@@ -200,6 +200,21 @@ TEST(TraceJson, ProcessPoolExecutorCallsAreRecordedToo) {
   trace::clear();
 }
 
+TEST(TraceJson, PoolWorkersStartedByTheForkServerAreTimedToo) {
+  mp::set_start_method("forkserver");
+  trace::clear();
+  trace::enable();
+  {
+    mp::Pool pool(1);
+    EXPECT_EQ(pool.map(square, std::vector<int>{1, 2, 3}, 1).size(), 3u);
+  }
+  trace::disable();
+  mp::set_start_method("spawn");
+  const json doc = json::parse(trace::to_json(trace::collect()));
+  EXPECT_EQ(complete_events(doc, "multiprocessing.Pool").size(), 3u);
+  trace::clear();
+}
+
 // Helper run in a child process by the test below (skipped when run directly).
 TEST(TraceJson, EnvChildHelper) {
   if (std::getenv("CONCUR_TRACE_TEST_CHILD") == nullptr)
