@@ -270,12 +270,10 @@ constexpr bool kTrue = true;
 Lock::Lock() : MutexBase(detail::kLockKind, sizeof(MutexState), init_lock, &kFalse) {}
 Lock::Lock(detail::AttachedAt at) : MutexBase(std::move(at), detail::kLockKind, sizeof(MutexState)) {}
 Lock::Lock(const SharedHandle& h) : MutexBase(h, detail::kLockKind, sizeof(MutexState)) {}
-Lock Lock::from_handle(const SharedHandle& h) { return Lock(h); }
 
 RLock::RLock() : MutexBase(detail::kRLockKind, sizeof(MutexState), init_lock, &kTrue) {}
 RLock::RLock(detail::AttachedAt at) : MutexBase(std::move(at), detail::kRLockKind, sizeof(MutexState)) {}
 RLock::RLock(const SharedHandle& h) : MutexBase(h, detail::kRLockKind, sizeof(MutexState)) {}
-RLock RLock::from_handle(const SharedHandle& h) { return RLock(h); }
 
 // ---- Semaphore ----
 
@@ -303,7 +301,6 @@ Semaphore::Semaphore(int value, bool bounded)
     : SharedObject(bounded ? detail::kBoundedKind : detail::kSemaphoreKind, sizeof(SemaphoreState), init_semaphore,
                    std::addressof(static_cast<const SemInit&>(SemInit{checked_value(value), bounded}))) {}
 Semaphore::Semaphore(const SharedHandle& h, std::uint32_t kind) : SharedObject(h, kind, sizeof(SemaphoreState)) {}
-Semaphore Semaphore::from_handle(const SharedHandle& h) { return Semaphore(h, detail::kSemaphoreKind); }
 
 bool Semaphore::acquire(bool blocking) { return acquire_impl(blocking, std::nullopt); }
 
@@ -338,7 +335,6 @@ int Semaphore::get_value() const {
 
 BoundedSemaphore::BoundedSemaphore(int value) : Semaphore(value, true) {}
 BoundedSemaphore::BoundedSemaphore(const SharedHandle& h) : Semaphore(h, detail::kBoundedKind) {}
-BoundedSemaphore BoundedSemaphore::from_handle(const SharedHandle& h) { return BoundedSemaphore(h); }
 
 // ---- Event ----
 
@@ -351,7 +347,6 @@ void init_event(void* p, const void*) {
 
 Event::Event() : SharedObject(detail::kEventKind, sizeof(EventState), init_event, nullptr) {}
 Event::Event(const SharedHandle& h) : SharedObject(h, detail::kEventKind, sizeof(EventState)) {}
-Event Event::from_handle(const SharedHandle& h) { return Event(h); }
 
 void Event::set() {
   auto* st = static_cast<EventState*>(state_);
@@ -434,8 +429,6 @@ Condition::Condition(const SharedHandle& h) : SharedObject(h, detail::kCondition
   else
     lock_ = std::make_shared<Lock>(std::move(at));
 }
-
-Condition Condition::from_handle(const SharedHandle& h) { return Condition(h); }
 
 bool Condition::wait() { return wait_impl(std::nullopt); }
 
@@ -532,7 +525,6 @@ Barrier::Barrier(std::size_t parties, const detail::CodeRef& action, std::option
     : SharedObject(detail::kBarrierKind, sizeof(BarrierState), init_barrier,
                    std::addressof(static_cast<const BarrierInit&>(barrier_init(parties, timeout, &action)))) {}
 Barrier::Barrier(const SharedHandle& h) : SharedObject(h, detail::kBarrierKind, sizeof(BarrierState)) {}
-Barrier Barrier::from_handle(const SharedHandle& h) { return Barrier(h); }
 
 std::size_t Barrier::wait() {
   auto* st = static_cast<BarrierState*>(state_);

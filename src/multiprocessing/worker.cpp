@@ -300,24 +300,8 @@ SpawnedWorker spawn_worker() {
   *static_cast<volatile std::uint64_t*>(page) = kIdle;
   std::shared_ptr<void> progress(page, [](void* p) { ::munmap(p, 4096); });
   const auto* running = static_cast<const volatile std::uint64_t*>(page);
-  if (g_start_method.load() == 2) {
-    SpawnedWorker w;
-    try {
-      w = forkserver_spawn(sv[1], mfd);
-    } catch (...) {
-      ::close(sv[0]);
-      ::close(sv[1]);
-      ::close(mfd);
-      throw;
-    }
-    ::close(sv[1]);
-    ::close(mfd);
-    w.conn = Connection(sv[0]);
-    w.progress_map = progress;
-    w.running = running;
-    return w;
-  }
-  if (g_start_method.load() == 1) {
+  const int method = g_start_method.load();
+  if (method == 1) {
     const pid_t me = ::getpid();
     pid_t pid = ::fork();
     if (pid < 0) {
@@ -339,9 +323,15 @@ SpawnedWorker spawn_worker() {
     ::close(mfd);
     return SpawnedWorker{pid, Connection(sv[0]), progress, running, std::make_shared<ChildExit>(pid)};
   }
-  pid_t pid = -1;
+  // spawn, or forkserver: the child's ends of the socket and page go to it, then close here.
+  SpawnedWorker w;
   try {
-    pid = spawn_self(sv[1], mfd, std::to_string(::getpid()));
+    if (method == 2) {
+      w = forkserver_spawn(sv[1], mfd);
+    } else {
+      w.pid = spawn_self(sv[1], mfd, std::to_string(::getpid()));
+      w.exit = std::make_shared<ChildExit>(w.pid);
+    }
   } catch (...) {
     ::close(sv[0]);
     ::close(sv[1]);
@@ -350,7 +340,10 @@ SpawnedWorker spawn_worker() {
   }
   ::close(sv[1]);
   ::close(mfd);
-  return SpawnedWorker{pid, Connection(sv[0]), progress, running, std::make_shared<ChildExit>(pid)};
+  w.conn = Connection(sv[0]);
+  w.progress_map = std::move(progress);
+  w.running = running;
+  return w;
 }
 
 pid_t spawn_self(int socket_fd, int progress_fd, const std::string& worker_env) {

@@ -64,6 +64,69 @@ inline void kill_child(pid_t pid) {
   ::waitpid(pid, &status, 0);
 }
 
+/// The first 255 bytes of a small file ("" if it cannot be read).
+inline std::string read_file(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return {};
+  char buf[256] = {};
+  std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  return std::string(buf, n);
+}
+
+/// `pid` no longer runs (gone, or a zombie waiting to be reaped).
+inline bool gone_or_zombie(pid_t pid) {
+  if (::kill(pid, 0) != 0) return true;
+  std::string st = read_file("/proc/" + std::to_string(pid) + "/stat");
+  if (st.empty()) return true;
+  std::size_t paren = st.rfind(')');
+  return paren != std::string::npos && paren + 2 < st.size() && st[paren + 2] == 'Z';
+}
+
+/// Forks a program that runs `start()` (it starts processes and returns the `n` pids to watch),
+/// kills it with SIGKILL once they run, and waits (at most 5 s) for each of them to end: no
+/// orphans. Returns "" when all ended, else what went wrong. The pipe that carries the pids is
+/// inheritable on purpose: spawned children must not keep it open.
+template <class F>
+std::string survivors_of_a_killed_parent(F start, std::size_t n) {
+  int p[2];
+  if (::pipe(p) != 0) return "pipe failed";
+  std::fflush(nullptr);
+  pid_t parent = ::fork();
+  if (parent == 0) {
+    ::close(p[0]);
+    std::vector<pid_t> pids = start();
+    for (pid_t w : pids) {
+      if (::write(p[1], &w, sizeof w) != static_cast<ssize_t>(sizeof w)) ::_exit(2);
+    }
+    ::close(p[1]);
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(p[1]);
+  std::vector<pid_t> pids;
+  pid_t w = 0;
+  while (pids.size() < n && ::read(p[0], &w, sizeof w) == static_cast<ssize_t>(sizeof w)) pids.push_back(w);
+  ::close(p[0]);
+  std::string out;
+  if (pids.size() != n) out = "the program reported " + std::to_string(pids.size()) + " pids, not " + std::to_string(n);
+  for (pid_t x : pids) {
+    if (gone_or_zombie(x)) out += " pid " + std::to_string(x) + " was not running;";
+  }
+  ::kill(parent, SIGKILL);
+  ::waitpid(parent, nullptr, 0);
+  for (int i = 0; i < 500; ++i) {
+    bool all_gone = true;
+    for (pid_t x : pids) all_gone = all_gone && gone_or_zombie(x);
+    if (all_gone) return out;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (pid_t x : pids) {
+    if (!gone_or_zombie(x)) out += " pid " + std::to_string(x) + " outlived its parent (an orphan);";
+  }
+  return out;
+}
+
 /// Names in /dev/shm that start with `prefix`.
 inline std::vector<std::string> shm_entries(const std::string& prefix) {
   std::vector<std::string> out;

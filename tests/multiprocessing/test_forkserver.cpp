@@ -14,12 +14,14 @@
 #include <thread>
 #include <vector>
 
+#include "multiprocessing/fork_support.hpp"
 #include <gtest/gtest.h>
 
 #include "concur/multiprocessing.hpp"
 #include "concur/multiprocessing/detail/worker.hpp"
 
 namespace mp = concur::multiprocessing;
+using concur::test::read_file;
 using namespace std::chrono_literals;
 
 namespace {
@@ -44,32 +46,11 @@ int crash_on(int x) {
 }
 int my_pid(int) { return static_cast<int>(::getpid()); }
 
-std::string read_file(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "r");
-  if (f == nullptr) return {};
-  char buf[256] = {};
-  std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  return std::string(buf, n);
-}
-
 /// The children of this process that are zombies (the fork server itself stays alive).
 bool no_zombie_children() {
   siginfo_t info{};
   int r = ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT);
   return (r != 0 && errno == ECHILD) || (r == 0 && info.si_pid == 0);
-}
-
-bool gone_or_zombie(pid_t pid) {
-  if (::kill(pid, 0) != 0) return true;
-  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
-  if (f == nullptr) return true;
-  char buf[512] = {};
-  std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  std::string st(buf, n);
-  std::size_t paren = st.rfind(')');
-  return paren != std::string::npos && paren + 2 < st.size() && st[paren + 2] == 'Z';
 }
 
 class ForkServer : public ::testing::Test {
@@ -186,39 +167,18 @@ TEST_F(ForkServer, ExecutorWorksFromAProgramThatRunsThreads) {
 }
 
 TEST(ForkServerLifetime, ServerAndChildrenDieWithAParentKilledBySigkill) {
-  int p[2];
-  ASSERT_EQ(::pipe(p), 0);
-  pid_t parent = ::fork();
-  if (parent == 0) {  // a program using the fork server, killed from outside
-    ::close(p[0]);
-    mp::set_start_method("forkserver");
-    mp::Pool pool(2);
-    (void)pool.map(square, std::vector<long>{1, 2, 3, 4});
-    mp::Process child(sleep_ms, 60000);
-    child.start();
-    std::vector<pid_t> pids = pool.pids();
-    pids.push_back(*child.pid());
-    pids.push_back(mp::detail::forkserver_pid());
-    for (pid_t w : pids) {
-      if (::write(p[1], &w, sizeof w) != static_cast<ssize_t>(sizeof w)) ::_exit(2);
-    }
-    ::close(p[1]);
-    ::pause();
-    ::_exit(0);
-  }
-  ::close(p[1]);
-  std::vector<pid_t> pids;
-  pid_t w = 0;
-  while (pids.size() < 4 && ::read(p[0], &w, sizeof w) == static_cast<ssize_t>(sizeof w)) pids.push_back(w);
-  ::close(p[0]);
-  ASSERT_EQ(pids.size(), 4u);
-  for (pid_t x : pids) EXPECT_FALSE(gone_or_zombie(x));
-  ::kill(parent, SIGKILL);
-  ::waitpid(parent, nullptr, 0);
-  bool all_gone = false;
-  for (int i = 0; i < 500 && !all_gone; ++i) {
-    all_gone = std::all_of(pids.begin(), pids.end(), gone_or_zombie);
-    if (!all_gone) std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_TRUE(all_gone) << "a worker, Process or the fork server outlived the program";
+  EXPECT_EQ(concur::test::survivors_of_a_killed_parent(
+                [] {  // a program using the fork server, killed from outside
+                  mp::set_start_method("forkserver");
+                  static mp::Pool pool(2);  // these run until the program is killed
+                  (void)pool.map(square, std::vector<long>{1, 2, 3, 4});
+                  static mp::Process child(sleep_ms, 60000);
+                  child.start();
+                  std::vector<pid_t> pids = pool.pids();
+                  pids.push_back(*child.pid());
+                  pids.push_back(mp::detail::forkserver_pid());
+                  return pids;
+                },
+                4),
+            "");
 }

@@ -21,6 +21,7 @@
 #include <variant>
 #include <vector>
 
+#include "multiprocessing/fork_support.hpp"
 #include <gtest/gtest.h>
 
 #include "concur/multiprocessing.hpp"
@@ -344,48 +345,13 @@ TEST(ProcessPoolExecutor, ShutdownCancelFutures) {
   EXPECT_EQ(cancelled + finished, 40);
 }
 
-namespace {
-bool gone_or_zombie(pid_t pid) {
-  if (::kill(pid, 0) != 0) return true;
-  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
-  if (f == nullptr) return true;
-  char buf[512] = {};
-  std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  std::string st(buf, n);
-  std::size_t paren = st.rfind(')');
-  return paren != std::string::npos && paren + 2 < st.size() && st[paren + 2] == 'Z';
-}
-}  // namespace
-
 TEST(Pool, WorkersDieWithAParentKilledBySigkill) {
-  int p[2];
-  ASSERT_EQ(::pipe(p), 0);  // inheritable on purpose: spawned workers must not keep it open
-  pid_t parent = ::fork();
-  if (parent == 0) {  // a program with a pool, killed from outside
-    ::close(p[0]);
-    mp::Pool pool(2);
-    (void)pool.map(square, std::vector<long>{1, 2, 3, 4});
-    std::vector<pid_t> pids = pool.pids();
-    for (pid_t w : pids) {
-      if (::write(p[1], &w, sizeof w) != static_cast<ssize_t>(sizeof w)) ::_exit(2);
-    }
-    ::close(p[1]);
-    ::pause();
-    ::_exit(0);
-  }
-  ::close(p[1]);
-  std::vector<pid_t> workers;
-  pid_t w = 0;
-  while (workers.size() < 2 && ::read(p[0], &w, sizeof w) == static_cast<ssize_t>(sizeof w)) workers.push_back(w);
-  ::close(p[0]);
-  ASSERT_EQ(workers.size(), 2u);
-  ::kill(parent, SIGKILL);
-  ::waitpid(parent, nullptr, 0);
-  bool all_gone = false;
-  for (int i = 0; i < 500 && !all_gone; ++i) {
-    all_gone = std::all_of(workers.begin(), workers.end(), gone_or_zombie);
-    if (!all_gone) std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_TRUE(all_gone) << "a worker outlived its parent (an orphan)";
+  EXPECT_EQ(concur::test::survivors_of_a_killed_parent(
+                [] {                        // a program with a pool, killed from outside
+                  static mp::Pool pool(2);  // runs until the program is killed
+                  (void)pool.map(square, std::vector<long>{1, 2, 3, 4});
+                  return pool.pids();
+                },
+                2),
+            "");
 }

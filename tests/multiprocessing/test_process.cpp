@@ -13,11 +13,13 @@
 #include <thread>
 #include <vector>
 
+#include "multiprocessing/fork_support.hpp"
 #include <gtest/gtest.h>
 
 #include "concur/multiprocessing.hpp"
 
 namespace mp = concur::multiprocessing;
+using concur::test::read_file;
 using namespace std::chrono_literals;
 
 namespace {
@@ -30,15 +32,6 @@ void report_name(std::string path) {
   if (f == nullptr) ::_exit(3);
   std::fprintf(f, "%s %d", mp::current_process().name.c_str(), static_cast<int>(::getpid()));
   std::fclose(f);
-}
-
-std::string read_file(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "r");
-  if (f == nullptr) return {};
-  char buf[256] = {};
-  std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  return std::string(buf, n);
 }
 
 bool no_children_left() {

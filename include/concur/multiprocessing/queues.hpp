@@ -67,6 +67,7 @@
 #include <string_view>
 
 #include "concur/core/futex.hpp"
+#include "concur/multiprocessing/detail/shared_serializable.hpp"
 #include "concur/multiprocessing/serialize.hpp"
 #include "concur/multiprocessing/shared_memory.hpp"
 #include "concur/multiprocessing/sharedctypes.hpp"
@@ -141,14 +142,11 @@ void flush_feeders() noexcept;
 /// serialisable (serialize.hpp) and default-constructible. See the file comment for bounds,
 /// timeouts, crashes and thread safety.
 template <class T>
-class Queue {
+class Queue : public detail::SharedSerializable<Queue<T>> {
  public:
   /// maxsize <= 0: no limit on the number of items. capacity_bytes: the ring's size.
   explicit Queue(int maxsize = 0, std::size_t capacity_bytes = kDefaultQueueCapacity)
       : Queue(detail::kQueueKind, maxsize, capacity_bytes) {}
-  /// Attaches to the queue at `h` (from handle(), in any process). FileNotFoundError if its
-  /// segment is gone; std::invalid_argument if `h` is not a Queue<T>.
-  static Queue from_handle(const SharedHandle& h) { return Queue(h, detail::kQueueKind); }
 
   /// Puts `item`: bounded, waiting for room; unbounded, never waiting (the feeder: see the file
   /// comment). std::invalid_argument if it can never fit, or after close().
@@ -193,20 +191,9 @@ class Queue {
 
   [[nodiscard]] SharedHandle handle() const { return core_.handle(); }
 
-  /// cereal: a queue travels as its handle. (Loading first default-constructs, making a
-  /// throwaway segment that is unlinked at once.)
-  template <class Archive>
-  void save(Archive& ar) const {
-    ar(handle());
-  }
-  template <class Archive>
-  void load(Archive& ar) {
-    SharedHandle h;
-    ar(h);
-    core_ = detail::QueueCore(h, core_.kind(), detail::type_tag<T>());  // a JoinableQueue stays one
-  }
-
  protected:
+  friend class detail::SharedSerializable<Queue>;
+  explicit Queue(const SharedHandle& h) : Queue(h, detail::kQueueKind) {}
   Queue(std::uint32_t kind, int maxsize, std::size_t capacity_bytes)
       : core_(kind, detail::type_tag<T>(), maxsize, capacity_bytes) {}
   Queue(const SharedHandle& h, std::uint32_t kind) : core_(h, kind, detail::type_tag<T>()) {}
@@ -218,11 +205,15 @@ class Queue {
 /// every put() adds an unfinished task, task_done() finishes one, join() waits until none is
 /// left.
 template <class T>
-class JoinableQueue : public Queue<T> {
+class JoinableQueue : public Queue<T>, public detail::SharedSerializable<JoinableQueue<T>> {
+  using Mixin = detail::SharedSerializable<JoinableQueue<T>>;
+
  public:
   explicit JoinableQueue(int maxsize = 0, std::size_t capacity_bytes = kDefaultQueueCapacity)
       : Queue<T>(detail::kJoinableQueueKind, maxsize, capacity_bytes) {}
-  static JoinableQueue from_handle(const SharedHandle& h) { return JoinableQueue(h); }
+  using Mixin::from_handle;
+  using Mixin::load;
+  using Mixin::save;
 
   /// Marks one item got earlier as processed. std::invalid_argument if called more times than
   /// items were put (Python's ValueError).
@@ -236,17 +227,17 @@ class JoinableQueue : public Queue<T> {
   }
 
  private:
+  friend Mixin;
   explicit JoinableQueue(const SharedHandle& h) : Queue<T>(h, detail::kJoinableQueueKind) {}
 };
 
 /// The plain unbounded queue (Python's `multiprocessing.SimpleQueue`): put, get, empty, close.
 /// put() still waits when the ring's `capacity_bytes` are full (as Python's waits on its pipe).
 template <class T>
-class SimpleQueue {
+class SimpleQueue : public detail::SharedSerializable<SimpleQueue<T>> {
  public:
   explicit SimpleQueue(std::size_t capacity_bytes = kDefaultQueueCapacity)
       : core_(detail::kSimpleQueueKind, detail::type_tag<T>(), 0, capacity_bytes) {}
-  static SimpleQueue from_handle(const SharedHandle& h) { return SimpleQueue(h); }
 
   void put(const T& item) { core_.put(dumps(item), true, std::nullopt); }
   T get() { return loads<T>(core_.get(true, std::nullopt)); }
@@ -255,18 +246,9 @@ class SimpleQueue {
   void close() noexcept { core_.close(); }
 
   [[nodiscard]] SharedHandle handle() const { return core_.handle(); }
-  template <class Archive>
-  void save(Archive& ar) const {
-    ar(handle());
-  }
-  template <class Archive>
-  void load(Archive& ar) {
-    SharedHandle h;
-    ar(h);
-    core_ = detail::QueueCore(h, detail::kSimpleQueueKind, detail::type_tag<T>());
-  }
 
  private:
+  friend class detail::SharedSerializable<SimpleQueue>;
   explicit SimpleQueue(const SharedHandle& h) : core_(h, detail::kSimpleQueueKind, detail::type_tag<T>()) {}
   detail::QueueCore core_;
 };

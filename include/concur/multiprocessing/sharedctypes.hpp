@@ -28,6 +28,7 @@
 #include <typeinfo>
 #include <vector>
 
+#include "concur/multiprocessing/detail/shared_serializable.hpp"
 #include "concur/multiprocessing/shared_memory.hpp"
 #include "concur/multiprocessing/synchronize.hpp"
 
@@ -66,7 +67,7 @@ std::uint64_t type_tag() {
 /// One T in shared memory (Python's `multiprocessing.Value`). Reading or writing value() from
 /// several processes needs get_lock().
 template <class T>
-class Value {
+class Value : public detail::SharedSerializable<Value<T>> {
   static_assert(std::is_trivially_copyable_v<T>,
                 "mp::Value<T> needs a trivially copyable T: it lives as raw bytes in shared memory "
                 "(use a fixed-size struct or std::array instead of std::string or std::vector)");
@@ -79,11 +80,6 @@ class Value {
       : block_(detail::create_ctype(detail::kValueKind, sizeof(T), alignof(T), 1, detail::type_tag<T>(), lock)) {
     ptr_ = ::new (static_cast<void*>(block_.data)) T(init);
   }
-  /// Attaches to the Value at `h` (from handle(), in any process). FileNotFoundError if its
-  /// segment is gone; std::invalid_argument if `h` is not a Value<T>.
-  static Value from_handle(const SharedHandle& h) {
-    return Value(detail::attach_ctype(h, detail::kValueKind, sizeof(T), detail::type_tag<T>()));
-  }
 
   [[nodiscard]] T& value() noexcept { return *ptr_; }
   [[nodiscard]] const T& value() const noexcept { return *ptr_; }
@@ -94,18 +90,10 @@ class Value {
   }
   [[nodiscard]] SharedHandle handle() const { return {block_.segment->name(), 0, detail::kValueKind}; }
 
-  template <class Archive>
-  void save(Archive& ar) const {
-    ar(handle());
-  }
-  template <class Archive>
-  void load(Archive& ar) {
-    SharedHandle h;
-    ar(h);
-    *this = from_handle(h);
-  }
-
  private:
+  friend class detail::SharedSerializable<Value>;
+  explicit Value(const SharedHandle& h)
+      : Value(detail::attach_ctype(h, detail::kValueKind, sizeof(T), detail::type_tag<T>())) {}
   explicit Value(detail::CtypeBlock b) : block_(std::move(b)), ptr_(std::launder(reinterpret_cast<T*>(block_.data))) {}
   detail::CtypeBlock block_;
   T* ptr_ = nullptr;
@@ -113,7 +101,7 @@ class Value {
 
 /// A fixed-size array of T in shared memory (Python's `multiprocessing.Array`).
 template <class T>
-class Array {
+class Array : public detail::SharedSerializable<Array<T>> {
   static_assert(std::is_trivially_copyable_v<T>,
                 "mp::Array<T> needs a trivially copyable T: it lives as raw bytes in shared memory");
 
@@ -127,9 +115,6 @@ class Array {
   /// A copy of `init` (Python's `Array(typecode, [1, 2, 3])`).
   explicit Array(const std::vector<T>& init, bool lock = true) : Array(init.size(), lock) {
     for (std::size_t i = 0; i < init.size(); ++i) ptr_[i] = init[i];
-  }
-  static Array from_handle(const SharedHandle& h) {
-    return Array(detail::attach_ctype(h, detail::kArrayKind, sizeof(T), detail::type_tag<T>()));
   }
 
   [[nodiscard]] std::size_t size() const noexcept { return static_cast<std::size_t>(block_.count); }
@@ -145,18 +130,10 @@ class Array {
   }
   [[nodiscard]] SharedHandle handle() const { return {block_.segment->name(), 0, detail::kArrayKind}; }
 
-  template <class Archive>
-  void save(Archive& ar) const {
-    ar(handle());
-  }
-  template <class Archive>
-  void load(Archive& ar) {
-    SharedHandle h;
-    ar(h);
-    *this = from_handle(h);
-  }
-
  private:
+  friend class detail::SharedSerializable<Array>;
+  explicit Array(const SharedHandle& h)
+      : Array(detail::attach_ctype(h, detail::kArrayKind, sizeof(T), detail::type_tag<T>())) {}
   explicit Array(detail::CtypeBlock b) : block_(std::move(b)), ptr_(std::launder(reinterpret_cast<T*>(block_.data))) {}
   detail::CtypeBlock block_;
   T* ptr_ = nullptr;

@@ -30,6 +30,7 @@
 #include <type_traits>
 
 #include "concur/core/futex.hpp"
+#include "concur/multiprocessing/detail/shared_serializable.hpp"
 #include "concur/multiprocessing/detail/task.hpp"
 #include "concur/multiprocessing/shared_memory.hpp"
 #include "concur/threading/barrier.hpp"
@@ -130,29 +131,14 @@ class MutexBase : public SharedObject {
 /// TimedLockable: `std::scoped_lock g(lock);`.
 /// Process and thread safety: all members. Survives its holder's death: the next acquire()
 /// succeeds (see MutexBase::acquire). Released by the thread that acquired it.
-class Lock : public detail::MutexBase {
+class Lock : public detail::MutexBase, public detail::SharedSerializable<Lock> {
  public:
   /// Creates a new, unlocked lock in its own segment.
   Lock();
-  /// Attaches to the Lock at `h` (from handle(), possibly in another process). Throws
-  /// FileNotFoundError if its segment is gone, std::invalid_argument if `h` is not a Lock.
-  static Lock from_handle(const SharedHandle& h);
   explicit Lock(detail::AttachedAt at);
 
-  /// cereal: an object travels as its handle. (Loading first default-constructs, making a
-  /// throwaway segment; it is unlinked at once.)
-  template <class Archive>
-  void save(Archive& ar) const {
-    ar(handle());
-  }
-  template <class Archive>
-  void load(Archive& ar) {
-    SharedHandle h;
-    ar(h);
-    *this = from_handle(h);
-  }
-
  private:
+  friend class detail::SharedSerializable<Lock>;
   explicit Lock(const SharedHandle& h);
 };
 
@@ -160,25 +146,14 @@ class Lock : public detail::MutexBase {
 /// acquire it again and must release it as many times. std Lockable and TimedLockable.
 /// Process and thread safety: all members. Survives its holder's death as Lock does (the new
 /// owner starts with a count of one).
-class RLock : public detail::MutexBase {
+class RLock : public detail::MutexBase, public detail::SharedSerializable<RLock> {
  public:
   RLock();
-  static RLock from_handle(const SharedHandle& h);
   /// Attaches to the RLock state at `at` (how Value and Array hand out get_lock()).
   explicit RLock(detail::AttachedAt at);
 
-  template <class Archive>
-  void save(Archive& ar) const {
-    ar(handle());
-  }
-  template <class Archive>
-  void load(Archive& ar) {
-    SharedHandle h;
-    ar(h);
-    *this = from_handle(h);
-  }
-
  private:
+  friend class detail::SharedSerializable<RLock>;
   explicit RLock(const SharedHandle& h);
 };
 
@@ -186,11 +161,10 @@ class RLock : public detail::MutexBase {
 /// Process and thread safety: all members; any thread of any process may release.
 /// A unit acquired by a process that dies is never given back (as in Python): the count stays
 /// one lower. Waiters that die while waiting leave no trace.
-class Semaphore : public detail::SharedObject {
+class Semaphore : public detail::SharedObject, public detail::SharedSerializable<Semaphore> {
  public:
   /// Throws std::invalid_argument if value < 0.
   explicit Semaphore(int value = 1);
-  static Semaphore from_handle(const SharedHandle& h);
 
   /// Takes a unit, waiting for one; with `blocking == false` returns at once whether it got one.
   bool acquire(bool blocking = true);
@@ -208,51 +182,35 @@ class Semaphore : public detail::SharedObject {
   bool try_lock() { return acquire(false); }
   void unlock() { release(); }
 
-  template <class Archive>
-  void save(Archive& ar) const {
-    ar(handle());
-  }
-  template <class Archive>
-  void load(Archive& ar) {
-    SharedHandle h;
-    ar(h);
-    *this = from_handle(h);
-  }
-
  protected:
   Semaphore(int value, bool bounded);
   Semaphore(const SharedHandle& h, std::uint32_t kind);
   bool acquire_impl(bool blocking, core::Deadline deadline);
+
+ private:
+  friend class detail::SharedSerializable<Semaphore>;
+  explicit Semaphore(const SharedHandle& h) : Semaphore(h, detail::kSemaphoreKind) {}
 };
 
 /// A Semaphore that refuses release() above its initial value (Python's `BoundedSemaphore`).
-class BoundedSemaphore : public Semaphore {
+class BoundedSemaphore : public Semaphore, public detail::SharedSerializable<BoundedSemaphore> {
  public:
+  using detail::SharedSerializable<BoundedSemaphore>::from_handle;
+  using detail::SharedSerializable<BoundedSemaphore>::load;
+  using detail::SharedSerializable<BoundedSemaphore>::save;
   explicit BoundedSemaphore(int value = 1);
-  static BoundedSemaphore from_handle(const SharedHandle& h);
-
-  template <class Archive>
-  void save(Archive& ar) const {
-    ar(handle());
-  }
-  template <class Archive>
-  void load(Archive& ar) {
-    SharedHandle h;
-    ar(h);
-    *this = from_handle(h);
-  }
 
  private:
+  friend class detail::SharedSerializable<BoundedSemaphore>;
   explicit BoundedSemaphore(const SharedHandle& h);
 };
 
 /// A process-shared event flag (Python's `multiprocessing.Event`).
 /// Process and thread safety: all members. Lock-free (an atomic word and a futex): nothing to
 /// recover when a process dies.
-class Event : public detail::SharedObject {
+class Event : public detail::SharedObject, public detail::SharedSerializable<Event> {
  public:
   Event();
-  static Event from_handle(const SharedHandle& h);
 
   /// Sets the flag and wakes every waiter.
   void set();
@@ -268,18 +226,8 @@ class Event : public detail::SharedObject {
     return wait_impl(core::deadline_after(timeout));
   }
 
-  template <class Archive>
-  void save(Archive& ar) const {
-    ar(handle());
-  }
-  template <class Archive>
-  void load(Archive& ar) {
-    SharedHandle h;
-    ar(h);
-    *this = from_handle(h);
-  }
-
  private:
+  friend class detail::SharedSerializable<Event>;
   explicit Event(const SharedHandle& h);
   bool wait_impl(core::Deadline deadline);
 };
@@ -293,13 +241,12 @@ class Event : public detail::SharedObject {
 /// (std::logic_error otherwise). Which waiter a notify() wakes is unspecified, and a wait() may
 /// wake spuriously (rarely: a futex wake-up that a newer waiter takes); wait in a loop, or use
 /// wait_for(pred). A waiter that dies may absorb one later notify().
-class Condition : public detail::SharedObject {
+class Condition : public detail::SharedObject, public detail::SharedSerializable<Condition> {
  public:
   Condition();
   explicit Condition(const Lock& lock);
   explicit Condition(const RLock& lock);
-  /// Attaches to the condition (and to its lock, whose location its state records).
-  static Condition from_handle(const SharedHandle& h);
+  // from_handle() attaches to the condition and to its lock, whose location its state records.
 
   bool acquire(bool blocking = true) { return lock_->acquire(blocking); }
   template <class Rep, class Period>
@@ -338,18 +285,8 @@ class Condition : public detail::SharedObject {
   void notify(int n = 1);
   void notify_all();
 
-  template <class Archive>
-  void save(Archive& ar) const {
-    ar(handle());
-  }
-  template <class Archive>
-  void load(Archive& ar) {
-    SharedHandle h;
-    ar(h);
-    *this = from_handle(h);
-  }
-
  private:
+  friend class detail::SharedSerializable<Condition>;
   explicit Condition(const SharedHandle& h);
   void bind_lock(const SharedHandle& lock_handle);
   bool wait_impl(core::Deadline deadline);
@@ -359,7 +296,7 @@ class Condition : public detail::SharedObject {
 /// A process-shared cyclic barrier (Python's `multiprocessing.Barrier(parties, action, timeout)`).
 /// Process and thread safety: all members. A party that dies while others wait leaves them
 /// waiting until their timeout passes, which breaks the barrier: give it a timeout.
-class Barrier : public detail::SharedObject {
+class Barrier : public detail::SharedObject, public detail::SharedSerializable<Barrier> {
  public:
   /// Throws std::invalid_argument if parties < 1. `timeout`: the default of wait().
   explicit Barrier(std::size_t parties, std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
@@ -373,7 +310,6 @@ class Barrier : public detail::SharedObject {
   requires std::is_convertible_v<F, void (*)()> Barrier(std::size_t parties, F action,
                                                         std::optional<std::chrono::nanoseconds> timeout = std::nullopt)
       : Barrier(parties, detail::code_ref(reinterpret_cast<const void*>(static_cast<void (*)()>(action))), timeout) {}
-  static Barrier from_handle(const SharedHandle& h);
 
   /// Waits until `parties` callers have called wait(); returns a distinct index in [0, parties)
   /// (arrival order). Throws BrokenBarrierError if the barrier is or becomes broken, or the
@@ -391,18 +327,8 @@ class Barrier : public detail::SharedObject {
   [[nodiscard]] std::size_t n_waiting() const;
   [[nodiscard]] bool broken() const;
 
-  template <class Archive>
-  void save(Archive& ar) const {
-    ar(handle());
-  }
-  template <class Archive>
-  void load(Archive& ar) {
-    SharedHandle h;
-    ar(h);
-    *this = from_handle(h);
-  }
-
  private:
+  friend class detail::SharedSerializable<Barrier>;
   explicit Barrier(const SharedHandle& h);
   Barrier(std::size_t parties, const detail::CodeRef& action, std::optional<std::chrono::nanoseconds> timeout);
   std::size_t wait_impl(core::Deadline deadline);
