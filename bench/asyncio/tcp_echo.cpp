@@ -48,6 +48,7 @@ struct Config {
   std::size_t size = 1024;
   std::string python = "/usr/bin/python3";
   bool with_python = true;
+  std::string only;  // run just this server (profiling): asio, streams-<backend>, protocol-<backend>
 };
 
 // ---- the load client ----------------------------------------------------------------------
@@ -268,8 +269,11 @@ int main(int argc, char** argv) {
       cfg.python = next();
     else if (a == "--no-python")
       cfg.with_python = false;
+    else if (a == "--only")
+      cfg.only = next();
     else {
-      std::printf("usage: %s [--seconds S] [--conns N] [--size BYTES] [--python PATH] [--no-python]\n", argv[0]);
+      std::printf("usage: %s [--seconds S] [--conns N] [--size BYTES] [--python PATH] [--no-python] [--only NAME]\n",
+                  argv[0]);
       return a == "--help" ? 0 : 2;
     }
   }
@@ -281,6 +285,21 @@ int main(int argc, char** argv) {
     CpuShare cpu = g_cpu;
   };
   std::vector<Row> rows;
+  if (!cfg.only.empty()) {  // one server alone, for a profiler
+    double rate = -1;
+    for (const char* backend : {"io_uring", "epoll"}) {
+      if (cfg.only == std::string("streams-") + backend)
+        rate = run_concur(cfg, backend, [] { return aio::start_server(echo_stream, "127.0.0.1", 0); });
+      if (cfg.only == std::string("protocol-") + backend)
+        rate = run_concur(cfg, backend, [] {
+          return aio::create_server([] { return std::make_unique<EchoProtocol>(); }, "127.0.0.1", 0);
+        });
+    }
+    if (cfg.only == "asio") rate = run_asio(cfg);
+    std::printf("%s: %.0f messages/s, client CPU %.0f%%, server CPU %.0f%%\n", cfg.only.c_str(), rate,
+                g_cpu.client * 100, g_cpu.rest * 100);
+    return rate > 0 ? 0 : 2;
+  }
   double asio_rate = run_asio(cfg);
   rows.push_back({"Boost.Asio " + std::to_string(BOOST_VERSION / 100000) + "." +
                       std::to_string(BOOST_VERSION / 100 % 1000) + " (1 thread, coroutines)",

@@ -1,12 +1,15 @@
 #include "concur/asyncio/loop.hpp"
 
+#include <sys/socket.h>
 #include <time.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 
 #include "backend/backend.hpp"
 
@@ -41,6 +44,17 @@ struct FdTable {
   std::vector<concur::detail::unique_function> retired_fns;
   std::vector<std::unique_ptr<Callbacks>> retired;
   std::size_t watched = 0;
+  // Transports with writes to send before the next poll (queue_flush), and the batch built
+  // from them; both reused by every iteration.
+  std::vector<Flushable*> flush, flushing;
+  std::vector<BatchOp> batch;
+  bool batching = false;  // the backend runs batches (io_uring)
+  // Batched reads: one slice of the slab per recv, at most kReadBatch at once.
+  static constexpr std::size_t kReadBatch = 32;
+  static constexpr std::size_t kReadSlice = 64 * 1024;
+  std::unique_ptr<char[]> slab;
+  std::vector<BatchOp> reads;
+  std::vector<std::pair<std::size_t, IoHandler*>> readers;  // event index, handler
   Entry& at(int fd) {
     if (fd < 0) throw std::invalid_argument("invalid file descriptor");
     if (static_cast<std::size_t>(fd) >= entries.size()) entries.resize(static_cast<std::size_t>(fd) + 64);
@@ -61,6 +75,11 @@ std::int64_t monotonic_ns() noexcept {
 bool env_debug() {
   const char* v = std::getenv("CONCUR_ASYNCIO_DEBUG");
   return v && *v && *v != '0';
+}
+/// CONCUR_ASYNCIO_BATCH_WRITES=0 turns write batching off (benchmarks compare both).
+bool env_no_batching() {
+  const char* v = std::getenv("CONCUR_ASYNCIO_BATCH_WRITES");
+  return v && *v == '0';
 }
 }  // namespace
 
@@ -158,6 +177,7 @@ EventLoop::EventLoop(LoopOptions options) : options_(std::move(options)) {
   if (env_debug()) options_.debug = true;
   backend_ = detail::make_backend(options_.backend);
   fds_ = std::make_unique<detail::FdTable>();
+  fds_->batching = std::string_view(backend_->name()) == "io_uring" && !env_no_batching();
 }
 
 EventLoop::~EventLoop() {
@@ -193,6 +213,114 @@ void EventLoop::watch(int fd, detail::IoHandler* h, std::uint32_t interest) {
 }
 
 std::size_t EventLoop::watched_fd_count() const noexcept { return fds_->watched; }
+
+// Readable sockets of transports get their recv made here, many in one system call (io_uring),
+// then each transport is handed what it received, in event order. What an earlier callback
+// of the batch does is respected: a handler no longer watching its fd (closed) gets nothing;
+// one paused meanwhile keeps what arrived for when it resumes (the transport's part).
+void EventLoop::dispatch_io_batched() {
+  detail::FdTable& t = *fds_;
+  auto& evs = t.events;
+  if (!t.slab) t.slab.reset(new char[detail::FdTable::kReadBatch * detail::FdTable::kReadSlice]);
+  std::size_t start = 0;
+  while (start < evs.size()) {
+    // Collect up to kReadBatch reads from evs[start..end).
+    t.reads.clear();
+    t.readers.clear();
+    std::size_t end = start;
+    for (; end < evs.size() && t.reads.size() < detail::FdTable::kReadBatch; ++end) {
+      detail::IoEvent ev = evs[end];
+      if (static_cast<std::size_t>(ev.fd) >= t.entries.size()) continue;
+      detail::FdTable::Entry& e = t.entries[static_cast<std::size_t>(ev.fd)];
+      if (!e.handler || !(ev.events & e.interest & detail::io_readable) || !e.handler->batch_read()) continue;
+      detail::BatchOp op;
+      op.fd = ev.fd;
+      op.send = false;
+      op.data = t.slab.get() + t.reads.size() * detail::FdTable::kReadSlice;
+      op.len = detail::FdTable::kReadSlice;
+      t.reads.push_back(op);
+      t.readers.emplace_back(end, e.handler);
+    }
+    if (!t.reads.empty() && !backend_->run_batch(t.reads.data(), t.reads.size())) {
+      for (auto& op : t.reads) {
+        ssize_t n = ::recv(op.fd, op.data, op.len, MSG_DONTWAIT);
+        op.res = n < 0 ? -errno : n;
+      }
+    }
+    std::size_t next_read = 0;
+    for (std::size_t i = start; i < end; ++i) {
+      detail::IoEvent ev = evs[i];
+      if (static_cast<std::size_t>(ev.fd) >= t.entries.size()) continue;
+      detail::FdTable::Entry& e = t.entries[static_cast<std::size_t>(ev.fd)];
+      std::uint32_t mask = ev.events & (e.interest | detail::io_error);
+      if (next_read < t.readers.size() && t.readers[next_read].first == i) {
+        const detail::BatchOp& op = t.reads[next_read];
+        detail::IoHandler* h = t.readers[next_read].second;
+        ++next_read;
+        if (e.handler != h) continue;  // closed by an earlier callback: what it read is dropped
+        h->read_done(op.data, op.res);
+        // read_done may have changed the interest, or grown the table (a new fd): look again.
+        detail::FdTable::Entry& now = t.entries[static_cast<std::size_t>(ev.fd)];
+        mask &= ~static_cast<std::uint32_t>(detail::io_readable);
+        mask &= now.interest | detail::io_error;
+        if (!now.handler || (mask & detail::io_writable) == 0) continue;
+        now.handler->io_ready(mask);
+        continue;
+      }
+      if (!e.handler || (mask & (detail::io_readable | detail::io_writable)) == 0) continue;
+      e.handler->io_ready(mask);
+    }
+    start = end;
+  }
+  evs.clear();
+  t.retired_fns.clear();
+  t.retired.clear();
+}
+
+bool EventLoop::batches_writes() const noexcept { return fds_->batching && !closed_; }
+
+void EventLoop::queue_flush(detail::Flushable* f) { fds_->flush.push_back(f); }
+
+void EventLoop::unqueue_flush(detail::Flushable* f) noexcept {
+  for (auto& q : fds_->flush)
+    if (q == f) q = nullptr;
+  for (auto& q : fds_->flushing)
+    if (q == f) q = nullptr;
+}
+
+void EventLoop::flush_writes() {
+  detail::FdTable& t = *fds_;
+  if (t.flush.empty()) return;
+  t.flushing.swap(t.flush);  // flush_done may queue again (into the emptied t.flush)
+  t.batch.clear();
+  std::vector<std::size_t> index;  // op -> entry of `flushing`
+  for (std::size_t i = 0; i < t.flushing.size(); ++i) {
+    if (!t.flushing[i]) continue;
+    detail::BatchOp op;
+    t.flushing[i]->flush_take(op.fd, op.data, op.len);
+    if (op.len == 0) {
+      t.flushing[i]->flush_done(0);
+      t.flushing[i] = nullptr;
+      continue;
+    }
+    t.batch.push_back(op);
+    index.push_back(i);
+  }
+  if (!t.batch.empty() && !backend_->run_batch(t.batch.data(), t.batch.size())) {
+    for (auto& op : t.batch) {
+      ssize_t n = ::send(op.fd, op.data, op.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+      op.res = n < 0 ? -errno : n;
+    }
+  }
+  for (std::size_t k = 0; k < t.batch.size(); ++k) {
+    detail::Flushable* f = t.flushing[index[k]];
+    if (f) {  // an earlier flush_done may have destroyed it (unqueue_flush)
+      t.flushing[index[k]] = nullptr;
+      f->flush_done(t.batch[k].res);
+    }
+  }
+  t.flushing.clear();
+}
 
 void EventLoop::add_resource(detail::LoopResource* r) noexcept {
   r->res_prev = nullptr;
@@ -244,6 +372,10 @@ bool EventLoop::remove_writer(int fd) { return remove_fd_callback(*this, *fds_, 
 
 void EventLoop::dispatch_io() {
   auto& evs = fds_->events;
+  if (fds_->batching && evs.size() > 1) {
+    dispatch_io_batched();
+    return;
+  }
   for (std::size_t i = 0; i < evs.size(); ++i) {
     detail::IoEvent ev = evs[i];
     if (static_cast<std::size_t>(ev.fd) >= fds_->entries.size()) continue;
@@ -401,6 +533,9 @@ std::string EventLoop::dump_tasks() const {
 void EventLoop::run_once() {
   ++iterations_;
   drain_threadsafe();
+  // Writes queued by the last iteration go out together, before the poll (whose timeout
+  // counts what their completions schedule).
+  flush_writes();
   // Poll I/O: without blocking when work is ready (then only every 64 iterations, so a busy
   // loop does not pay a system call per step), else until the next timer.
   std::int64_t timeout = -1;

@@ -26,6 +26,9 @@ namespace {
 
 constexpr std::size_t kReadSize = 256 * 1024;
 constexpr std::size_t kDefaultHigh = 64 * 1024;
+/// Writes up to this size into an empty buffer wait for the loop's batch (io_uring backend);
+/// larger ones are sent at once, as before.
+constexpr std::size_t kBatchedWrite = 64 * 1024;
 
 bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 
@@ -39,7 +42,7 @@ char* thread_read_buffer() {
 
 // ---- stream transport ------------------------------------------------------------------------
 
-class StreamTransport final : public Transport, public IoHandler, public LoopResource {
+class StreamTransport final : public Transport, public IoHandler, public LoopResource, public Flushable {
  public:
   std::shared_ptr<StreamTransport> me() { return std::static_pointer_cast<StreamTransport>(shared_from_this()); }
   StreamTransport(EventLoop& loop, int fd, std::unique_ptr<Protocol> p, bool is_socket, std::any pid)
@@ -50,6 +53,7 @@ class StreamTransport final : public Transport, public IoHandler, public LoopRes
   StreamTransport& operator=(const StreamTransport&) = delete;
 
   ~StreamTransport() override {
+    if (queued_ && loop_) loop_->unqueue_flush(this);
     if (fd_ >= 0) {
       if (loop_) {
         loop_->watch(fd_, nullptr, 0);
@@ -101,6 +105,14 @@ class StreamTransport final : public Transport, public IoHandler, public LoopRes
       return;
     }
     if (pending() == 0) {
+      if (is_socket_ && data.size() <= kBatchedWrite && loop_->batches_writes()) {
+        // Sent with every other connection's writes of this iteration, in one system call,
+        // before the loop polls again (io_uring backend).
+        wbuf_.append(data);
+        queued_ = true;
+        loop_->queue_flush(this);
+        return;
+      }
       ssize_t n = send_some(data.data(), data.size());
       if (n < 0) {
         int err = errno;
@@ -141,6 +153,10 @@ class StreamTransport final : public Transport, public IoHandler, public LoopRes
     if (closing_ || !paused_) return;
     paused_ = false;
     update_interest();
+    if (!stash_.empty() || stash_eof_) {
+      // What a batched read brought in after pause_reading: delivered first, from the loop.
+      loop_->call_soon([self = me()] { self->deliver_stash(); });
+    }
   }
   [[nodiscard]] bool is_reading() const noexcept override { return reading_ && !paused_ && !closing_ && !lost_; }
   void set_write_buffer_limits(std::optional<std::size_t> high, std::optional<std::size_t> low) override {
@@ -168,12 +184,73 @@ class StreamTransport final : public Transport, public IoHandler, public LoopRes
   // ---- readiness ----
   void io_ready(std::uint32_t events) noexcept override {
     auto keep = me();  // a callback may drop the last outside reference
-    if ((events & io_readable) && is_reading()) read_ready();
+    if ((events & io_readable) && is_reading()) {
+      if (!stash_.empty() || stash_eof_) deliver_stash();  // older bytes first
+      if (is_reading()) read_ready();
+    }
     if ((events & io_writable) && !lost_ && pending() > 0) write_ready();
+  }
+
+  // ---- batched reads (EventLoop::dispatch_io_batched) ----
+  bool batch_read() noexcept override { return is_socket_ && !buffered_ && is_reading() && stash_.empty(); }
+  void read_done(const char* data, long res) noexcept override {
+    auto keep = me();  // a callback may drop the last outside reference
+    if (lost_) return;
+    if (res < 0) {
+      if (!would_block(static_cast<int>(-res))) fatal_errno(static_cast<int>(-res), "read from " + describe_peer());
+      return;
+    }
+    if (!is_reading()) {  // paused by an earlier callback of the same batch: kept for resume
+      if (closing_) return;
+      if (res == 0) {
+        stash_eof_ = true;
+      } else {
+        stash_.append(data, static_cast<std::size_t>(res));
+      }
+      return;
+    }
+    if (res == 0) {
+      eof_received();
+      return;
+    }
+    try {
+      protocol_->data_received(std::string_view(data, static_cast<std::size_t>(res)));
+    } catch (...) {
+      fatal(std::current_exception(), "exception in data_received");
+    }
+  }
+
+  // ---- batched writes (EventLoop::queue_flush) ----
+  void flush_take(int& fd, char*& data, std::size_t& len) noexcept override {
+    if (lost_ || fd_ < 0 || pending() == 0) {
+      len = 0;
+      return;
+    }
+    fd = fd_;
+    data = wbuf_.data() + wpos_;
+    len = pending();
+  }
+  void flush_done(long res) noexcept override {
+    queued_ = false;
+    if (lost_ || fd_ < 0) return;
+    auto keep = me();  // connection_lost may be scheduled below
+    if (res < 0) {
+      if (!would_block(static_cast<int>(-res))) {
+        fatal_errno(static_cast<int>(-res), "write to " + describe_peer());
+        return;
+      }
+      update_interest();  // not writable now: wait for it
+      return;
+    }
+    after_sent(static_cast<std::size_t>(res));
   }
 
   void loop_closing() noexcept override {
     // The loop closes with this connection open: release the fd without calling back.
+    if (queued_) {
+      loop_->unqueue_flush(this);
+      queued_ = false;
+    }
     if (fd_ >= 0) {
       loop_->watch(fd_, nullptr, 0);
       ::close(fd_);
@@ -199,7 +276,7 @@ class StreamTransport final : public Transport, public IoHandler, public LoopRes
 
   void update_interest() {
     if (lost_ || fd_ < 0) return;
-    std::uint32_t want = (is_reading() ? io_readable : 0u) | (pending() > 0 ? io_writable : 0u);
+    std::uint32_t want = (is_reading() ? io_readable : 0u) | (pending() > 0 && !queued_ ? io_writable : 0u);
     loop_->watch(fd_, this, want);
   }
 
@@ -245,6 +322,24 @@ class StreamTransport final : public Transport, public IoHandler, public LoopRes
     }
   }
 
+  void deliver_stash() {
+    if (!is_reading()) return;  // paused again, or closed: kept, or dropped with the connection
+    std::string data = std::move(stash_);
+    stash_.clear();
+    if (!data.empty()) {
+      try {
+        protocol_->data_received(data);
+      } catch (...) {
+        fatal(std::current_exception(), "exception in data_received");
+        return;
+      }
+    }
+    if (stash_eof_ && is_reading()) {
+      stash_eof_ = false;
+      eof_received();
+    }
+  }
+
   void eof_received() {
     reading_ = false;
     update_interest();
@@ -265,7 +360,12 @@ class StreamTransport final : public Transport, public IoHandler, public LoopRes
       if (!would_block(err)) fatal_errno(err, "write to " + describe_peer());
       return;
     }
-    wpos_ += static_cast<std::size_t>(n);
+    after_sent(static_cast<std::size_t>(n));
+  }
+
+  /// `n` more bytes of the buffer went out.
+  void after_sent(std::size_t n) {
+    wpos_ += n;
     if (wpos_ == wbuf_.size()) {
       wbuf_.clear();
       wpos_ = 0;
@@ -281,6 +381,8 @@ class StreamTransport final : public Transport, public IoHandler, public LoopRes
       } else if (eof_pending_) {
         shutdown_write();
       }
+    } else {
+      update_interest();  // the rest when writable
     }
   }
 
@@ -362,6 +464,9 @@ class StreamTransport final : public Transport, public IoHandler, public LoopRes
   std::size_t high_ = kDefaultHigh, low_ = kDefaultHigh / 4;
   bool made_ = false, reading_ = false, paused_ = false, closing_ = false, lost_ = false;
   bool eof_pending_ = false, protocol_paused_ = false;
+  bool queued_ = false;  // in the loop's flush list (batched writes)
+  std::string stash_;    // received by a batched read while paused
+  bool stash_eof_ = false;
   int writes_after_lost_ = 0;
   std::function<void()> on_lost_;
   std::shared_ptr<StreamTransport> self_;  // the loop's reference while the connection is open

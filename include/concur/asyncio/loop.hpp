@@ -45,6 +45,19 @@ class LoopResource {
   virtual ~LoopResource() = default;
 };
 
+/// A socket transport whose small writes the loop sends together, once per iteration, just
+/// before it polls (EventLoop::queue_flush). Loop thread.
+class Flushable {
+ public:
+  /// The bytes to send now (`len` 0: nothing, no call is made).
+  virtual void flush_take(int& fd, char*& data, std::size_t& len) noexcept = 0;
+  /// What the send did: bytes sent, or -errno (-EAGAIN: not ready; wait for writability).
+  virtual void flush_done(long res) noexcept = 0;
+
+ protected:
+  ~Flushable() = default;
+};
+
 /// Readiness of a watched file descriptor (EventLoop::watch).
 enum IoReady : std::uint32_t { io_readable = 1, io_writable = 2, io_error = 4 };
 
@@ -54,6 +67,15 @@ class IoHandler {
   /// `events`: io_readable / io_writable (only those watched for), io_error on error/hang-up
   /// (then both directions are reported; the handler's next system call tells what happened).
   virtual void io_ready(std::uint32_t events) noexcept = 0;
+  /// Batched reads (io_uring backend): true if, when readable, this handler wants the loop to
+  /// make its recv (with other handlers' in one system call) and pass the outcome to
+  /// read_done() instead of calling io_ready(io_readable).
+  virtual bool batch_read() noexcept { return false; }
+  /// `res`: bytes received into `data` (valid during the call only), 0 at EOF, or -errno.
+  virtual void read_done(const char* data, long res) noexcept {
+    (void)data;
+    (void)res;
+  }
 
  protected:
   ~IoHandler() = default;
@@ -305,6 +327,13 @@ class EventLoop {
   void remove_resource(detail::LoopResource* r) noexcept;
   /// Number of file descriptors watched (tests, debugging).
   [[nodiscard]] std::size_t watched_fd_count() const noexcept;
+  /// Whether this loop's backend sends queued writes of many sockets with one system call
+  /// (io_uring); transports queue small writes only then.
+  [[nodiscard]] bool batches_writes() const noexcept;
+  /// Queues `f` (once) to send its buffered bytes before the next poll; unqueue_flush removes
+  /// it (a transport going away). Loop thread.
+  void queue_flush(detail::Flushable* f);
+  void unqueue_flush(detail::Flushable* f) noexcept;
 
  private:
   struct Ready {
@@ -355,6 +384,8 @@ class EventLoop {
   void set_fd_callback(int fd, std::uint32_t direction, concur::detail::unique_function fn);
   void add_signal_handler_impl(int sig, concur::detail::unique_function fn);
   void dispatch_io();
+  void dispatch_io_batched();
+  void flush_writes();
   void run_once();
   void drain_threadsafe();
   void enter();

@@ -1,6 +1,7 @@
 #pragma once
 // The readiness backend behind the event loop (private): waits for I/O and cross-thread
 // wake-ups with a nanosecond timeout. Two implementations: epoll and io_uring.
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,6 +21,15 @@ struct IoEvent {
   std::uint32_t events;
 };
 
+/// One non-blocking send or recv for Backend::run_batch.
+struct BatchOp {
+  int fd = -1;
+  bool send = true;
+  char* data = nullptr;
+  std::size_t len = 0;
+  long res = 0;  ///< bytes, or -errno (-EAGAIN when the socket was not ready)
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -32,6 +42,14 @@ class Backend {
   virtual void set_interest(int fd, std::uint32_t old_events, std::uint32_t new_events) = 0;
   /// Interrupts a poll() in progress (or the next one). Any thread.
   virtual void wakeup() noexcept = 0;
+  /// Runs every op (never blocking: MSG_DONTWAIT) with as few system calls as the backend can,
+  /// and sets each op's res before returning. False: the backend has no batching (the caller
+  /// makes the calls itself). Loop thread.
+  virtual bool run_batch(BatchOp* ops, std::size_t n) {
+    (void)ops;
+    (void)n;
+    return false;
+  }
 };
 
 std::unique_ptr<Backend> make_epoll_backend();
