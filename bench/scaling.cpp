@@ -49,6 +49,14 @@ long burn(int seed) {
   return s;
 }
 
+/// Sum of pool.map(burn, seeds): the same for a thread pool and a process pool.
+template <class Pool>
+long map_sum(Pool& pool, const std::vector<int>& seeds) {
+  long s = 0;
+  for (long r : pool.map(burn, seeds)) s += r;
+  return s;
+}
+
 struct Args {
   std::vector<int> workers{1, 2, 4, 8, 16};
   int fib = 32;
@@ -154,13 +162,7 @@ int main(int argc, char** argv) {
       cf::ThreadPoolExecutor pool(w);
       record("burn", "concur", w,
              best_s(
-                 a.reps,
-                 [&] {
-                   long s = 0;
-                   for (long r : pool.map(burn, seeds)) s += r;
-                   return s;
-                 },
-                 c));
+                 a.reps, [&] { return map_sum(pool, seeds); }, c));
       burn_sum = c;
     }
     {
@@ -239,13 +241,7 @@ int main(int argc, char** argv) {
       pool.map(burn, std::vector<int>(static_cast<std::size_t>(w), 1), 1);  // start every worker
       record("procs", "concur Pool", w,
              best_s(
-                 a.reps,
-                 [&] {
-                   long s = 0;
-                   for (long r : pool.map(burn, seeds)) s += r;
-                   return s;
-                 },
-                 c));
+                 a.reps, [&] { return map_sum(pool, seeds); }, c));
       check_same("procs", c, burn_sum);
     }
   }
