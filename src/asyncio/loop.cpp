@@ -216,8 +216,8 @@ std::size_t EventLoop::watched_fd_count() const noexcept { return fds_->watched;
 
 // Readable sockets of transports get their recv made here, many in one system call (io_uring),
 // then each transport is handed what it received, in event order. What an earlier callback
-// of the batch does is respected: a handler no longer watching its fd (closed) gets nothing;
-// one paused meanwhile keeps what arrived for when it resumes (the transport's part).
+// of the batch did is the handler's to respect: a transport paused meanwhile keeps the bytes
+// for resume_reading, a closed one drops them.
 void EventLoop::dispatch_io_batched() {
   detail::FdTable& t = *fds_;
   auto& evs = t.events;
@@ -257,7 +257,8 @@ void EventLoop::dispatch_io_batched() {
         const detail::BatchOp& op = t.reads[next_read];
         detail::IoHandler* h = t.readers[next_read].second;
         ++next_read;
-        if (e.handler != h) continue;  // closed by an earlier callback: what it read is dropped
+        // Even if an earlier callback stopped its watching (paused: it keeps the bytes; closed:
+        // it drops them). Handlers that batch reads outlive the round (IoHandler::batch_read).
         h->read_done(op.data, op.res);
         // read_done may have changed the interest, or grown the table (a new fd): look again.
         detail::FdTable::Entry& now = t.entries[static_cast<std::size_t>(ev.fd)];

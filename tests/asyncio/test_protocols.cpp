@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <any>
 #include <array>
 #include <chrono>
@@ -133,6 +134,75 @@ TEST_P(ProtocolsTest, PauseAndResumeReading) {
     EXPECT_TRUE(tr->is_reading());
     co_await proto->done.wait();
     EXPECT_EQ(proto->data.size(), 1000u);
+    srv.close();
+    co_await srv.wait_closed();
+  });
+}
+
+TEST_P(ProtocolsTest, APauseFromAnotherConnectionsCallbackHoldsItsDataUntilResume) {
+  // Two connections' data arrive for one poll; the first delivered pauses the other. With
+  // batched reads (io_uring) the other's bytes are already read by then: they must wait for
+  // resume_reading, and then come before anything newer, in order.
+  run_main([]() -> aio::Coro<void> {
+    struct Shared {
+      std::vector<aio::Transport*> trs;
+      std::vector<std::string> got;
+      int paused = -1;
+      bool resumed = false;
+      bool delivered_while_paused = false;
+    };
+    auto sh = std::make_shared<Shared>();
+    struct Side : aio::Protocol {
+      std::shared_ptr<Shared> sh;
+      std::size_t idx = 0;
+      void connection_made(aio::Transport& t) override {
+        idx = sh->trs.size();
+        sh->trs.push_back(&t);
+        sh->got.emplace_back();
+      }
+      void data_received(std::string_view d) override {
+        sh->got[idx].append(d);
+        if (static_cast<int>(idx) == sh->paused && !sh->resumed) sh->delivered_while_paused = true;
+        if (sh->paused < 0) {
+          sh->paused = static_cast<int>(1 - idx);
+          sh->trs[1 - idx]->pause_reading();
+        }
+      }
+    };
+    aio::Server srv = co_await aio::create_server(
+        [sh] {
+          auto p = std::make_unique<Side>();
+          p->sh = sh;
+          return p;
+        },
+        "127.0.0.1", 0);
+    auto [c1, p1] =
+        co_await aio::create_connection([] { return std::make_unique<Collector>(); }, "127.0.0.1", srv.port());
+    auto [c2, p2] =
+        co_await aio::create_connection([] { return std::make_unique<Collector>(); }, "127.0.0.1", srv.port());
+    for (int i = 0; i < 500 && sh->trs.size() < 2; ++i) co_await aio::sleep(1ms);
+    EXPECT_EQ(sh->trs.size(), 2u);
+    c1->write("A1");
+    c2->write("B1");
+    co_await aio::sleep(30ms);
+    EXPECT_GE(sh->paused, 0);
+    c1->write("A2");
+    c2->write("B2");
+    co_await aio::sleep(30ms);
+    if (sh->paused >= 0) {
+      EXPECT_EQ(sh->got[static_cast<std::size_t>(sh->paused)], "");
+      sh->resumed = true;
+      sh->trs[static_cast<std::size_t>(sh->paused)]->resume_reading();
+    }
+    for (int i = 0; i < 500 && (sh->got[0].size() < 4 || sh->got[1].size() < 4); ++i) co_await aio::sleep(1ms);
+    EXPECT_FALSE(sh->delivered_while_paused);
+    std::vector<std::string> got = sh->got;
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, (std::vector<std::string>{"A1A2", "B1B2"}));
+    c1->close();
+    c2->close();
+    co_await p1->done.wait();
+    co_await p2->done.wait();
     srv.close();
     co_await srv.wait_closed();
   });

@@ -69,7 +69,8 @@ class IoHandler {
   virtual void io_ready(std::uint32_t events) noexcept = 0;
   /// Batched reads (io_uring backend): true if, when readable, this handler wants the loop to
   /// make its recv (with other handlers' in one system call) and pass the outcome to
-  /// read_done() instead of calling io_ready(io_readable).
+  /// read_done() instead of calling io_ready(io_readable). Such a handler must stay alive until
+  /// the loop's dispatch round ends, even if a callback of that round stops its watching.
   virtual bool batch_read() noexcept { return false; }
   /// `res`: bytes received into `data` (valid during the call only), 0 at EOF, or -errno.
   virtual void read_done(const char* data, long res) noexcept {
