@@ -169,13 +169,13 @@ TEST_P(ProtocolsTest, APauseFromAnotherConnectionsCallbackHoldsItsDataUntilResum
         }
       }
     };
-    aio::Server srv = co_await aio::create_server(
-        [sh] {
-          auto p = std::make_unique<Side>();
-          p->sh = sh;
-          return p;
-        },
-        "127.0.0.1", 0);
+    // Named first: GCC 12 destroys a capturing lambda temporary inside co_await twice.
+    auto factory = [sh] {
+      auto p = std::make_unique<Side>();
+      p->sh = sh;
+      return p;
+    };
+    aio::Server srv = co_await aio::create_server(factory, "127.0.0.1", 0);
     auto [c1, p1] =
         co_await aio::create_connection([] { return std::make_unique<Collector>(); }, "127.0.0.1", srv.port());
     auto [c2, p2] =
