@@ -1,6 +1,5 @@
 #include "concur/asyncio/loop.hpp"
 
-#include <sys/socket.h>
 #include <time.h>
 
 #include <cerrno>
@@ -9,7 +8,6 @@
 #include <cstdlib>
 #include <sstream>
 #include <stdexcept>
-#include <string_view>
 
 #include "backend/backend.hpp"
 
@@ -48,7 +46,8 @@ struct FdTable {
   // from them; both reused by every iteration.
   std::vector<Flushable*> flush, flushing;
   std::vector<BatchOp> batch;
-  bool batching = false;  // the backend runs batches (io_uring)
+  std::vector<std::size_t> batch_index;  // batch op -> entry of `flushing`
+  bool batching = false;                 // the backend runs batches (io_uring)
   // Batched reads: one slice of the slab per recv, at most kReadBatch at once.
   static constexpr std::size_t kReadBatch = 32;
   static constexpr std::size_t kReadSlice = 64 * 1024;
@@ -177,7 +176,7 @@ EventLoop::EventLoop(LoopOptions options) : options_(std::move(options)) {
   if (env_debug()) options_.debug = true;
   backend_ = detail::make_backend(options_.backend);
   fds_ = std::make_unique<detail::FdTable>();
-  fds_->batching = std::string_view(backend_->name()) == "io_uring" && !env_no_batching();
+  fds_->batching = backend_->batches() && !env_no_batching();
 }
 
 EventLoop::~EventLoop() {
@@ -241,12 +240,7 @@ void EventLoop::dispatch_io_batched() {
       t.reads.push_back(op);
       t.readers.emplace_back(end, e.handler);
     }
-    if (!t.reads.empty() && !backend_->run_batch(t.reads.data(), t.reads.size())) {
-      for (auto& op : t.reads) {
-        ssize_t n = ::recv(op.fd, op.data, op.len, MSG_DONTWAIT);
-        op.res = n < 0 ? -errno : n;
-      }
-    }
+    if (!t.reads.empty()) backend_->run_batch(t.reads.data(), t.reads.size());
     std::size_t next_read = 0;
     for (std::size_t i = start; i < end; ++i) {
       detail::IoEvent ev = evs[i];
@@ -294,7 +288,7 @@ void EventLoop::flush_writes() {
   if (t.flush.empty()) return;
   t.flushing.swap(t.flush);  // flush_done may queue again (into the emptied t.flush)
   t.batch.clear();
-  std::vector<std::size_t> index;  // op -> entry of `flushing`
+  t.batch_index.clear();
   for (std::size_t i = 0; i < t.flushing.size(); ++i) {
     if (!t.flushing[i]) continue;
     detail::BatchOp op;
@@ -305,18 +299,13 @@ void EventLoop::flush_writes() {
       continue;
     }
     t.batch.push_back(op);
-    index.push_back(i);
+    t.batch_index.push_back(i);
   }
-  if (!t.batch.empty() && !backend_->run_batch(t.batch.data(), t.batch.size())) {
-    for (auto& op : t.batch) {
-      ssize_t n = ::send(op.fd, op.data, op.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-      op.res = n < 0 ? -errno : n;
-    }
-  }
+  if (!t.batch.empty()) backend_->run_batch(t.batch.data(), t.batch.size());
   for (std::size_t k = 0; k < t.batch.size(); ++k) {
-    detail::Flushable* f = t.flushing[index[k]];
+    detail::Flushable* f = t.flushing[t.batch_index[k]];
     if (f) {  // an earlier flush_done may have destroyed it (unqueue_flush)
-      t.flushing[index[k]] = nullptr;
+      t.flushing[t.batch_index[k]] = nullptr;
       f->flush_done(t.batch[k].res);
     }
   }

@@ -42,14 +42,11 @@ class Backend {
   virtual void set_interest(int fd, std::uint32_t old_events, std::uint32_t new_events) = 0;
   /// Interrupts a poll() in progress (or the next one). Any thread.
   virtual void wakeup() noexcept = 0;
+  /// Whether run_batch saves system calls (the loop batches socket I/O only then).
+  [[nodiscard]] virtual bool batches() const noexcept { return false; }
   /// Runs every op (never blocking: MSG_DONTWAIT) with as few system calls as the backend can,
-  /// and sets each op's res before returning. False: the backend has no batching (the caller
-  /// makes the calls itself). Loop thread.
-  virtual bool run_batch(BatchOp* ops, std::size_t n) {
-    (void)ops;
-    (void)n;
-    return false;
-  }
+  /// and sets each op's res before returning. This default makes one call per op. Loop thread.
+  virtual void run_batch(BatchOp* ops, std::size_t n);
 };
 
 std::unique_ptr<Backend> make_epoll_backend();

@@ -1,5 +1,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -113,6 +114,15 @@ int epoll_harvest(int epfd, std::vector<IoEvent>& out) {
   int n = ::epoll_wait(epfd, events, 128, 0);
   for (int i = 0; i < n; ++i) out.push_back({events[i].data.fd, to_io_events(events[i].events)});
   return n < 0 ? 0 : n;
+}
+
+void Backend::run_batch(BatchOp* ops, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    BatchOp& op = ops[i];
+    ssize_t r = op.send ? ::send(op.fd, op.data, op.len, MSG_NOSIGNAL | MSG_DONTWAIT)
+                        : ::recv(op.fd, op.data, op.len, MSG_DONTWAIT);
+    op.res = r < 0 ? -errno : r;
+  }
 }
 
 std::unique_ptr<Backend> make_backend(const std::string& requested) {

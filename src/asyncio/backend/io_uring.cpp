@@ -89,7 +89,8 @@ class UringBackend final : public Backend {
   // The batch goes into the ring as MSG_DONTWAIT sends and recvs on non-blocking sockets,
   // which io_uring completes inline (or fails with -EAGAIN) while submitting: one
   // io_uring_enter for the whole batch instead of a system call per op.
-  bool run_batch(BatchOp* ops, std::size_t n) override {
+  bool batches() const noexcept override { return true; }
+  void run_batch(BatchOp* ops, std::size_t n) override {
     std::size_t done = 0;
     while (done < n) {
       const std::size_t k = std::min<std::size_t>(n - done, kMaxBatch);
@@ -119,7 +120,6 @@ class UringBackend final : public Backend {
       }
       done += k;
     }
-    return true;
   }
 
   void wakeup() noexcept override {
