@@ -1,10 +1,11 @@
 // PoolCore (detail/pool_core.hpp): the manager thread of a process pool.
 //
 // The manager polls an eventfd (new work, close, terminate) and every worker's socket. Each
-// worker has at most two chunks in flight (one running, one queued behind it, so that it never
-// waits for the manager). A worker whose socket reaches EOF has died: it is reaped, the chunk it
-// was running fails with BrokenProcessPool naming the signal or exit code, the chunk queued
-// behind it goes back to the front of the queue, and a new worker takes its place.
+// worker has a window of chunks in flight (one running, the others queued behind it, so that it
+// never waits for the manager: see kMaxWindow). A worker whose socket reaches EOF has died: it
+// is reaped, the chunk it was running fails with BrokenProcessPool naming the signal or exit
+// code, the chunks queued behind it go back to the front of the queue, and a new worker takes
+// its place.
 #include "concur/multiprocessing/pool.hpp"
 
 #include <fcntl.h>
@@ -36,7 +37,7 @@ namespace {
 struct Chunk {
   std::uint64_t id = 0;
   std::vector<Job> jobs;
-  std::chrono::steady_clock::time_point sent{};  // when it went to a worker
+  std::size_t bytes = 0;  // the calls' serialised arguments
 };
 
 struct WorkerSlot {
@@ -47,16 +48,26 @@ struct WorkerSlot {
   std::uint32_t number = 0;  // the pool's n-th worker started (trace lanes)
   std::string out;           // framed requests not yet written (the socket is non-blocking here)
   std::string in;            // bytes read, not yet a whole reply
-  std::chrono::steady_clock::time_point last_reply{};
+  /// How many chunks it may have in flight now (slow start, as TCP's congestion window): from
+  /// kMinWindow, one more per reply while work is queued, back to kMinWindow whenever the pool
+  /// runs out of work. A pool that ran many quick chunks therefore does not hand a worker a
+  /// big window of the next map's chunks before any of them was seen to be quick.
+  std::size_t cwnd = 2;
 };
 
-/// Chunks a worker may have at once when chunks are quick: it never waits for the manager
-/// between two. Slow chunks (kSlowChunk or more of work each) get a window of two instead,
-/// so that work stays in the shared queue for whichever worker frees up first, as in Python,
-/// instead of piling up behind one busy worker.
-constexpr std::size_t kWindow = 16;
-constexpr std::size_t kSlowWindow = 2;
-constexpr std::chrono::microseconds kSlowChunk{200};
+/// How many chunks a worker may have at once (its window): enough that it never waits for
+/// the manager between two, and that requests and replies travel in batches (one system call
+/// and one wake-up for many quick calls), but no more than about kQueuedWork of work each, so
+/// that the rest stays in the shared queue for whichever worker frees up first, as in Python,
+/// instead of piling up behind one busy worker. The workers measure each chunk's run time; the
+/// manager keeps a moving average of it. Until the first reply, and for big chunks (kBigChunk
+/// bytes of arguments or more, whose replies a worker would otherwise send all at the end),
+/// the window is kMinWindow. A worker's window also grows from kMinWindow one reply at a time
+/// (WorkerSlot::cwnd).
+constexpr std::size_t kMinWindow = 2;
+constexpr std::size_t kMaxWindow = 128;
+constexpr std::chrono::nanoseconds kQueuedWork{std::chrono::microseconds(100)};
+constexpr std::size_t kBigChunk = 64 * 1024;
 
 void fail_chunk(Chunk& c, const std::string& why) {
   Outcome o;
@@ -85,9 +96,12 @@ struct PoolCore::State {
   std::thread manager;
   bool joined = false;
   bool batching = false;                     // dispatch(): requests collect in the outboxes, flushed at its end
-  std::int64_t chunk_ns_avg = 0;             // moving average of a chunk's service time (manager thread)
+  std::int64_t chunk_ns_avg = 0;             // moving average of a chunk's run time in a worker (manager thread)
   std::uint32_t trace_id = next_trace_id();  // which pool, in trace events
   std::uint32_t started = 0;                 // workers started so far
+  /// Chunks whose replies came in this round, with their outcomes: their callbacks run after
+  /// the round's dispatch, so that the workers have new work while the callbacks run.
+  std::vector<std::pair<Chunk, std::vector<Outcome>>> finished;
 
   static std::uint32_t next_trace_id() {
     static std::atomic<std::uint32_t> n{0};
@@ -122,12 +136,7 @@ struct PoolCore::State {
   /// never blocks on a worker: a worker blocked writing a big reply while the manager blocked
   /// writing a big request to it would deadlock them both.
   void send_request(WorkerSlot& s, const Request& r) {
-    std::string body = dumps(r);
-    unsigned char len[8];
-    auto n = static_cast<std::uint64_t>(body.size());
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
-    s.out.append(reinterpret_cast<const char*>(len), 8);
-    s.out.append(body);
+    write_framed(s.out, [&](cereal::BinaryOutputArchive& ar) { ar(r); });
     if (!batching) flush(s);
   }
 
@@ -148,17 +157,19 @@ struct PoolCore::State {
     s.out.erase(0, off);
   }
 
+  /// Sends the chunk as a Request of its calls. The bytes are those of a Request, written
+  /// from the jobs in place: the calls (a map chunk's arguments may be megabytes) are not
+  /// copied into a Request first, and they stay with the chunk in case the worker dies.
   void send_chunk(WorkerSlot& s, Chunk c) {
-    Request r;
-    r.kind = RequestKind::run;
-    r.id = c.id;
-    r.trace = trace::enabled();
-    r.calls.reserve(c.jobs.size());
-    for (const Job& j : c.jobs) r.calls.push_back(j.call);
+    const Request head{.kind = RequestKind::run, .id = c.id, .trace = trace::enabled()};
+    write_framed(s.out, [&](cereal::BinaryOutputArchive& ar) {
+      ar(head.kind, head.id, cereal::make_size_tag(static_cast<cereal::size_type>(c.jobs.size())));
+      for (const Job& j : c.jobs) ar(j.call);
+      ar(head.name, head.trace);
+    });
     s.tasks_sent += static_cast<int>(c.jobs.size());
-    c.sent = std::chrono::steady_clock::now();
     s.inflight.push_back(std::move(c));
-    send_request(s, r);
+    if (!batching) flush(s);
   }
 
   /// Tops the workers' windows up, one chunk per worker per round, least loaded first, so that
@@ -166,12 +177,15 @@ struct PoolCore::State {
   /// worker's new requests go out in one write.
   void dispatch() {
     batching = true;
-    const std::size_t window = chunk_ns_avg >= std::chrono::nanoseconds(kSlowChunk).count() ? kSlowWindow : kWindow;
+    const std::size_t window =
+        chunk_ns_avg <= 0
+            ? kMinWindow
+            : std::clamp(static_cast<std::size_t>(kQueuedWork.count() / chunk_ns_avg), kMinWindow, kMaxWindow);
     bool empty = false;
     for (std::size_t level = 0; level < window && !empty; ++level) {
       for (auto& sp : workers) {
         WorkerSlot& s = *sp;
-        if (s.retiring || s.inflight.size() > level || s.inflight.size() >= window ||
+        if (s.retiring || s.inflight.size() > level || s.inflight.size() >= std::min(window, s.cwnd) ||
             (cfg.max_tasks_per_child > 0 && s.tasks_sent >= cfg.max_tasks_per_child))
           continue;
         Chunk c;
@@ -181,6 +195,7 @@ struct PoolCore::State {
             empty = true;
             break;
           }
+          if (s.inflight.size() >= kMinWindow && queue.front().bytes >= kBigChunk) continue;
           c = std::move(queue.front());
           queue.pop_front();
         }
@@ -290,13 +305,10 @@ struct PoolCore::State {
     if (s.inflight.empty()) return;
     Chunk c = std::move(s.inflight.front());
     s.inflight.pop_front();
-    // The chunk's service time: from when the worker could start it (sent, or its previous
-    // reply) to now. A moving average of it picks the dispatch window.
-    const auto now = std::chrono::steady_clock::now();
-    const auto began = std::max(c.sent, s.last_reply);
-    s.last_reply = now;
+    // A moving average of the chunks' run times (the worker's own measure) picks the
+    // dispatch window.
     if (!c.jobs.empty()) {  // not the initializer's reply
-      const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(now - began).count();
+      const auto took = std::max<std::int64_t>(static_cast<std::int64_t>(reply.busy_ns), 1);
       chunk_ns_avg = chunk_ns_avg == 0 ? took : (chunk_ns_avg * 7 + took) / 8;
     }
     if (reply.init_failed) {
@@ -309,10 +321,14 @@ struct PoolCore::State {
       return;  // it exits by itself; its EOF removes it
     }
     if (!reply.times.empty()) record_trace(s, reply);
-    for (std::size_t i = 0; i < c.jobs.size() && i < reply.outcomes.size(); ++i) {
-      if (c.jobs[i].done) c.jobs[i].done(reply.outcomes[i]);
-    }
     s.tasks_done += static_cast<int>(c.jobs.size());
+    finished.emplace_back(std::move(c), std::move(reply.outcomes));
+    bool out_of_work = s.inflight.empty();
+    if (out_of_work) {
+      std::lock_guard g(m);
+      out_of_work = queue.empty();
+    }
+    s.cwnd = out_of_work ? kMinWindow : std::min(s.cwnd + 1, kMaxWindow);
     if (cfg.max_tasks_per_child > 0 && s.tasks_done >= cfg.max_tasks_per_child && !s.retiring) {
       s.retiring = true;  // nothing more was sent to it (dispatch stops at the limit)
       Request bye;
@@ -425,7 +441,20 @@ struct PoolCore::State {
           return std::find(dead.begin(), dead.end(), w.get()) != dead.end();
         });
       }
+      if (!finished.empty()) {
+        dispatch();  // new work out first, then the callbacks of what came back
+        settle_finished();
+      }
     }
+  }
+
+  void settle_finished() {
+    for (auto& [c, outcomes] : finished) {
+      for (std::size_t i = 0; i < c.jobs.size() && i < outcomes.size(); ++i) {
+        if (c.jobs[i].done) c.jobs[i].done(outcomes[i]);
+      }
+    }
+    finished.clear();
   }
 };
 
@@ -446,6 +475,8 @@ PoolCore::~PoolCore() {
 }
 
 void PoolCore::submit(std::vector<Job> jobs) {
+  std::size_t bytes = 0;
+  for (const Job& j : jobs) bytes += j.call.args.size();
   std::optional<std::string> broken;
   bool wake = false;
   {
@@ -458,7 +489,7 @@ void PoolCore::submit(std::vector<Job> jobs) {
     } else {
       wake = s_->queue.empty();  // else the manager gets to it anyway: it sleeps only while
                                  // every worker's window is full, and a reply wakes it
-      s_->queue.push_back(Chunk{s_->next_id++, std::move(jobs)});
+      s_->queue.push_back(Chunk{s_->next_id++, std::move(jobs), bytes});
     }
   }
   if (broken) {

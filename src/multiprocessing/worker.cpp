@@ -4,6 +4,7 @@
 #include "concur/multiprocessing/detail/worker.hpp"
 
 #include <cxxabi.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -73,13 +74,6 @@ std::string demangle(const char* name) {
   ::_exit(code);
 }
 
-/// Appends one length-prefixed frame.
-void frame_into(std::string& out, const std::string& body) {
-  auto n = static_cast<std::uint64_t>(body.size());
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(n >> (8 * i)));
-  out.append(body);
-}
-
 void write_all(int fd, const std::string& data) {
   std::size_t off = 0;
   while (off < data.size()) {
@@ -98,6 +92,11 @@ void write_all(int fd, const std::string& data) {
   std::vector<char> buf(256 * 1024);
   g_fd = fd;
   g_out = &out;
+  // A worker moves a chunk's arguments and results through buffers of up to megabytes, again
+  // and again: keep them in the heap (glibc would map and unmap each one, page-faulting every
+  // page anew, until its adaptive threshold caught up). Up to 64 MiB of free heap stays.
+  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) ::signal(sig, on_crash);
   for (;;) {
     std::size_t off = 0;
@@ -131,16 +130,18 @@ void write_all(int fd, const std::string& data) {
       reply.outcomes.reserve(req.calls.size());
       if (g_running != nullptr) *g_running = req.id;
       if (req.trace) reply.times.reserve(2 * req.calls.size());
+      const std::uint64_t began = trace::monotonic_ns();
       for (const PackedCall& c : req.calls) {
         if (req.trace) reply.times.push_back(trace::monotonic_ns());
         reply.outcomes.push_back(run_call(c));
         if (req.trace) reply.times.push_back(trace::monotonic_ns());
       }
+      reply.busy_ns = trace::monotonic_ns() - began;
       if (g_running != nullptr) *g_running = req.id | kIdle;
       if (req.kind == RequestKind::initialize && !reply.outcomes.empty() && !reply.outcomes[0].ok) {
         reply.init_failed = true;
       }
-      frame_into(out, dumps(reply));
+      write_framed(out, [&](cereal::BinaryOutputArchive& ar) { ar(reply); });
       if (reply.init_failed) {
         write_all(fd, out);
         worker_exit(1);

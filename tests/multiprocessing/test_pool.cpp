@@ -44,6 +44,11 @@ int slow_pid(int) {
   ::usleep(30'000);
   return static_cast<int>(::getpid());
 }
+/// Sleeps `ms`, then says which process ran it.
+int sleep_then_pid(int ms) {
+  ::usleep(static_cast<useconds_t>(ms) * 1000);
+  return static_cast<int>(::getpid());
+}
 void nothing(int) {}
 
 struct Point {
@@ -142,6 +147,25 @@ TEST(Pool, AFewSlowChunksSpreadOverEveryWorker) {
   for (int pid : pids) ++per_worker[pid];
   ASSERT_EQ(per_worker.size(), 2u);
   for (auto [pid, n] : per_worker) EXPECT_GE(n, 2) << "worker " << pid;
+}
+
+TEST(Pool, AfterManyQuickTasksTheNextMapsSlowItemsStillSpread) {
+  // Regression: a pool that had just run thousands of quick chunks handed each worker a window
+  // of up to 128 of the next map's chunks at once, round-robin. With slow and quick items
+  // alternating, every slow one went to the first worker, and the second sat idle. A worker's
+  // window now starts small again once the pool ran out of work, and grows as replies come.
+  mp::Pool pool(2);
+  (void)pool.map(my_pid, std::vector<int>(4000, 0), 1);
+  std::vector<int> ms;
+  for (int i = 0; i < 6; ++i) {
+    ms.push_back(150);
+    ms.push_back(0);
+  }
+  std::vector<int> pids = pool.map(sleep_then_pid, ms, 1);
+  ASSERT_EQ(pids.size(), ms.size());
+  std::set<int> slow;
+  for (std::size_t i = 0; i < ms.size(); i += 2) slow.insert(pids[i]);
+  EXPECT_EQ(slow.size(), 2u) << "every slow item ran in one worker";
 }
 
 TEST(Pool, ApplyStarmapImapAndLambdas) {

@@ -35,6 +35,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <thread>
 #include <tuple>
 #include <type_traits>
@@ -92,14 +93,18 @@ struct PoolOptions {
 
 namespace detail {
 
+/// The exception a failed Outcome stands for (BrokenProcessPool included).
+inline std::exception_ptr outcome_exception(const Outcome& o) {
+  return o.type == "concur::multiprocessing::BrokenProcessPool" ? std::make_exception_ptr(BrokenProcessPool(o.payload))
+                                                                : outcome_error(o);
+}
+
 /// Sets a promise from an Outcome (on the manager thread).
 template <class T>
 void settle(futures::Promise<T>& p, const Outcome& o) {
   try {
     if (!o.ok) {
-      p.set_exception(o.type == "concur::multiprocessing::BrokenProcessPool"
-                          ? std::make_exception_ptr(BrokenProcessPool(o.payload))
-                          : outcome_error(o));
+      p.set_exception(outcome_exception(o));
     } else if constexpr (std::is_void_v<T>) {
       p.set_result();
     } else {
@@ -112,6 +117,15 @@ void settle(futures::Promise<T>& p, const Outcome& o) {
     } catch (...) {
     }
   }
+}
+
+/// map's items as one-argument tuples (sized up front when the range knows its size).
+template <class Arg, class Range>
+std::vector<std::tuple<Arg>> arg_tuples(const Range& xs) {
+  std::vector<std::tuple<Arg>> tuples;
+  if constexpr (std::ranges::sized_range<const Range>) tuples.reserve(static_cast<std::size_t>(std::ranges::size(xs)));
+  for (const auto& x : xs) tuples.emplace_back(x);
+  return tuples;
 }
 
 /// Python's default map chunksize: ceil(n / (4 * processes)).
@@ -136,13 +150,11 @@ auto submit_chunks(PoolCore& core, F f, const Tuples& arg_tuples, std::size_t ch
   const std::size_t cs = chunksize == 0 ? 1 : chunksize;
   out.reserve(n / cs + 1);
   for (std::size_t i = 0; i < n; i += cs) {
-    std::vector<typename Traits::args> chunk;
-    chunk.reserve(std::min(cs, n - i));
-    for (std::size_t j = i; j < n && j < i + cs; ++j) chunk.emplace_back(arg_tuples[j]);
     auto p = std::make_shared<futures::Promise<std::vector<R>>>();
     out.push_back(p->get_future());
     std::vector<Job> jobs;
-    jobs.push_back(Job{PackedCall{tramp, fn, dumps(chunk)}, [p](const Outcome& o) { settle(*p, o); }});
+    jobs.push_back(Job{PackedCall{tramp, fn, dumps_chunk<typename Traits::args>(arg_tuples, i, std::min(n, i + cs))},
+                       [p](const Outcome& o) { settle(*p, o); }});
     core.submit(std::move(jobs));
   }
   return out;
@@ -173,19 +185,18 @@ auto submit_gathered(PoolCore& core, F f, const Tuples& arg_tuples, std::size_t 
   futures::Future<std::vector<R>> result = g->promise.get_future();
   if (chunks == 0) g->promise.set_result(std::vector<R>{});
   for (std::size_t k = 0; k < chunks; ++k) {
-    std::vector<typename Traits::args> chunk;
     const std::size_t i = k * cs;
-    chunk.reserve(std::min(cs, n - i));
-    for (std::size_t j = i; j < n && j < i + cs; ++j) chunk.emplace_back(arg_tuples[j]);
     std::vector<Job> jobs;
-    jobs.push_back(Job{PackedCall{tramp, fn, dumps(chunk)}, [g, k](const Outcome& o) {
-                         futures::Promise<std::vector<R>> one;
-                         futures::Future<std::vector<R>> got = one.get_future();
-                         settle(one, o);
-                         if (std::exception_ptr e = got.exception()) {
-                           g->errors[k] = e;
+    jobs.push_back(Job{PackedCall{tramp, fn, dumps_chunk<typename Traits::args>(arg_tuples, i, std::min(n, i + cs))},
+                       [g, k](const Outcome& o) {
+                         if (!o.ok) {
+                           g->errors[k] = outcome_exception(o);
                          } else {
-                           g->parts[k] = got.result();
+                           try {
+                             g->parts[k] = loads<std::vector<R>>(o.payload);
+                           } catch (...) {
+                             g->errors[k] = std::current_exception();
+                           }
                          }
                          if (g->left.fetch_sub(1) != 1) return;
                          for (auto& e : g->errors) {
@@ -194,7 +205,10 @@ auto submit_gathered(PoolCore& core, F f, const Tuples& arg_tuples, std::size_t 
                              return;
                            }
                          }
+                         std::size_t total = 0;
+                         for (const auto& part : g->parts) total += part.size();
                          std::vector<R> all;
+                         all.reserve(total);
                          for (auto& part : g->parts) {
                            all.insert(all.end(), std::make_move_iterator(part.begin()),
                                       std::make_move_iterator(part.end()));
@@ -257,8 +271,7 @@ class Pool {
   template <class F, class Range>
   auto map_async(F f, const Range& xs, std::optional<std::size_t> chunksize = std::nullopt) {
     using Arg = std::tuple_element_t<0, typename detail::fn_traits<detail::fn_pointer_t<F>>::args>;
-    std::vector<std::tuple<Arg>> tuples;
-    for (const auto& x : xs) tuples.emplace_back(x);
+    std::vector<std::tuple<Arg>> tuples = detail::arg_tuples<Arg>(xs);
     std::size_t cs = chunksize.value_or(detail::default_chunksize(tuples.size(), processes()));
     return AsyncResult(detail::submit_gathered(*core_, f, tuples, cs));
   }
@@ -357,8 +370,7 @@ class Pool {
   template <class F, class Range>
   auto map_chunks(F f, const Range& xs, std::optional<std::size_t> chunksize) {
     using Arg = std::tuple_element_t<0, typename detail::fn_traits<detail::fn_pointer_t<F>>::args>;
-    std::vector<std::tuple<Arg>> tuples;
-    for (const auto& x : xs) tuples.emplace_back(x);
+    std::vector<std::tuple<Arg>> tuples = detail::arg_tuples<Arg>(xs);
     std::size_t cs = chunksize.value_or(detail::default_chunksize(tuples.size(), processes()));
     return detail::submit_chunks(*core_, f, tuples, cs);
   }
@@ -410,8 +422,7 @@ class ProcessPoolExecutor {
   auto map(F f, const Range& xs, std::size_t chunksize = 1) {
     using Arg = std::tuple_element_t<
         0, typename multiprocessing::detail::fn_traits<multiprocessing::detail::fn_pointer_t<F>>::args>;
-    std::vector<std::tuple<Arg>> tuples;
-    for (const auto& x : xs) tuples.emplace_back(x);
+    std::vector<std::tuple<Arg>> tuples = multiprocessing::detail::arg_tuples<Arg>(xs);
     return multiprocessing::detail::submit_gathered(*core_, f, tuples, chunksize).result();
   }
   /// No more submissions; `wait`: until every task is done and the workers exited.

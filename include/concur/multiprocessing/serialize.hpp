@@ -11,6 +11,10 @@
 ///
 /// Thread safety: stateless functions, safe from any thread.
 #include <cstddef>
+#include <cstdint>
+#include <istream>
+#include <optional>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -71,16 +75,73 @@ class ViewBuf : public std::streambuf {
     setg(b, b, b + n);
   }
 };
+/// An output stream buffer that appends to a std::string someone else owns (no copy at the
+/// end, as ostringstream::str() makes).
+class StringSink : public std::streambuf {
+ public:
+  void target(std::string* s) noexcept { s_ = s; }
+
+ protected:
+  std::streamsize xsputn(const char* p, std::streamsize n) override {
+    s_->append(p, static_cast<std::size_t>(n));
+    return n;
+  }
+  int_type overflow(int_type c) override {
+    if (!traits_type::eq_int_type(c, traits_type::eof())) s_->push_back(traits_type::to_char_type(c));
+    return traits_type::not_eof(c);
+  }
+
+ private:
+  std::string* s_ = nullptr;
+};
 /// Per-thread streams, reused: constructing a stream costs more than serialising a small value.
 /// A nested dumps/loads on the same thread (a serialize() that calls dumps) gets fresh ones.
 struct StreamCache {
-  std::ostringstream out{std::ios::binary};
+  StringSink sink;
+  std::ostream out{&sink};
   std::istream in{nullptr};
   int out_depth = 0, in_depth = 0;
 };
 inline StreamCache& stream_cache() {
   thread_local StreamCache c;
   return c;
+}
+
+/// Appends what `write(archive)` writes to `out`, through a cereal binary archive.
+template <class Write>
+void write_into(std::string& out, Write&& write) {
+  StreamCache& c = stream_cache();
+  if (c.out_depth > 0) {
+    StringSink sink;
+    sink.target(&out);
+    std::ostream os(&sink);
+    cereal::BinaryOutputArchive ar(os);
+    write(ar);
+    return;
+  }
+  ++c.out_depth;
+  struct Leave {
+    StreamCache& c;
+    ~Leave() {
+      --c.out_depth;
+      c.sink.target(nullptr);
+    }
+  } leave{c};
+  c.sink.target(&out);
+  c.out.clear();
+  cereal::BinaryOutputArchive ar(c.out);
+  write(ar);
+}
+
+/// Appends one frame to `out`: an 8-byte little-endian length, then what `write(archive)`
+/// writes (the framing of the pool's requests and replies).
+template <class Write>
+void write_framed(std::string& out, Write&& write) {
+  const std::size_t at = out.size();
+  out.append(8, '\0');
+  write_into(out, std::forward<Write>(write));
+  auto n = static_cast<std::uint64_t>(out.size() - at - 8);
+  for (int i = 0; i < 8; ++i) out[at + static_cast<std::size_t>(i)] = static_cast<char>(n >> (8 * i));
 }
 }  // namespace detail
 
@@ -91,27 +152,9 @@ std::string dumps(const T& value) {
                 "concur::multiprocessing: this type cannot cross a process boundary. Give it a cereal "
                 "`template <class Archive> void serialize(Archive& ar) { ar(members...); }` member, or make it a "
                 "trivially copyable aggregate.");
-  detail::StreamCache& c = detail::stream_cache();
-  if (c.out_depth > 0) {
-    std::ostringstream os(std::ios::binary);
-    {
-      cereal::BinaryOutputArchive ar(os);
-      ar(value);
-    }
-    return std::move(os).str();
-  }
-  ++c.out_depth;
-  struct Leave {
-    int& d;
-    ~Leave() { --d; }
-  } leave{c.out_depth};
-  c.out.str(std::string());
-  c.out.clear();
-  {
-    cereal::BinaryOutputArchive ar(c.out);
-    ar(value);
-  }
-  return c.out.str();
+  std::string out;
+  detail::write_into(out, [&](cereal::BinaryOutputArchive& ar) { ar(value); });
+  return out;
 }
 
 /// The T that dumps() wrote. UnpicklingError when the bytes are not one.
@@ -120,8 +163,9 @@ T loads(std::string_view data) {
   static_assert(serialisable_v<T>, "concur::multiprocessing: this type cannot cross a process boundary (see dumps)");
   detail::ViewBuf buf(data.data(), data.size());
   detail::StreamCache& c = detail::stream_cache();
-  std::istream fresh(nullptr);
-  std::istream& is = c.in_depth > 0 ? fresh : c.in;
+  std::optional<std::istream> fresh;  // only when nested: constructing a stream is not free
+  if (c.in_depth > 0) fresh.emplace(nullptr);
+  std::istream& is = c.in_depth > 0 ? *fresh : c.in;
   ++c.in_depth;
   struct Leave {
     int& d;

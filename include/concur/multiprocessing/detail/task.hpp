@@ -65,11 +65,35 @@ template <class R, class... A>
 std::string batch_trampoline(const void* fn, std::string_view args) {
   using Fn = R (*)(A...);
   auto f = reinterpret_cast<Fn>(const_cast<void*>(fn));
-  auto items = loads<std::vector<std::tuple<std::decay_t<A>...>>>(args);
   std::vector<R> out;
-  out.reserve(items.size());
-  for (auto& t : items) out.push_back(std::apply(f, std::move(t)));
+  if constexpr (sizeof...(A) == 1) {  // the chunk is a vector of the argument (see dumps_chunk)
+    auto items = loads<std::vector<std::decay_t<A>...>>(args);
+    out.reserve(items.size());
+    for (auto& x : items) out.push_back(f(std::move(x)));
+  } else {
+    auto items = loads<std::vector<std::tuple<std::decay_t<A>...>>>(args);
+    out.reserve(items.size());
+    for (auto& t : items) out.push_back(std::apply(f, std::move(t)));
+  }
   return dumps(out);
+}
+
+/// The bytes of a map chunk, arg_tuples[begin, end), as batch_trampoline reads them: a vector
+/// of the argument itself when the function takes one (a vector of numbers is one copy, where
+/// a vector of one-element tuples is a write per element), else a vector of the tuples.
+template <class Args, class Tuples>
+std::string dumps_chunk(const Tuples& arg_tuples, std::size_t begin, std::size_t end) {
+  if constexpr (std::tuple_size_v<Args> == 1) {
+    std::vector<std::tuple_element_t<0, Args>> chunk;
+    chunk.reserve(end - begin);
+    for (std::size_t j = begin; j < end; ++j) chunk.emplace_back(std::get<0>(arg_tuples[j]));
+    return dumps(chunk);
+  } else {
+    std::vector<Args> chunk;
+    chunk.reserve(end - begin);
+    for (std::size_t j = begin; j < end; ++j) chunk.emplace_back(arg_tuples[j]);
+    return dumps(chunk);
+  }
 }
 
 /// A call ready to send.

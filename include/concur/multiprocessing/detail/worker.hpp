@@ -93,6 +93,8 @@ struct Request {
   std::vector<PackedCall> calls;
   std::string name;    // process: the Process's name (current_process().name in the child)
   bool trace = false;  // the parent is tracing: time each call (Reply::times)
+  /// The pool writes a run request's bytes from its jobs in place (PoolCore's send_chunk):
+  /// change both together.
   template <class Archive>
   void serialize(Archive& ar) {
     ar(kind, id, calls, name, trace);
@@ -106,9 +108,13 @@ struct Reply {
   /// When the request asked for it: begin and end of each call, CLOCK_MONOTONIC nanoseconds
   /// (one clock for parent and workers), two per outcome; else empty.
   std::vector<std::uint64_t> times;
+  /// How long the worker spent running the request's calls (nanoseconds): the pool's
+  /// dispatch window follows it. Measured in the worker, because replies a worker batches
+  /// arrive together and their arrival times say nothing about how long each one took.
+  std::uint64_t busy_ns = 0;
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(id, init_failed, outcomes, times);
+    ar(id, init_failed, outcomes, times, busy_ns);
   }
 };
 
