@@ -65,6 +65,27 @@ struct Named {
   }
 };
 
+/// A type whose serialisation calls dumps/loads itself (it carries its inner value as bytes):
+/// the per-thread streams must not be reused while one is in use.
+struct Sealed {
+  Named inner;
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(mp::dumps(inner));
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    std::string bytes;
+    ar(bytes);
+    inner = mp::loads<Named>(bytes);
+  }
+};
+Sealed reseal(Sealed s) {
+  s.inner.name += "!";
+  return s;
+}
+std::size_t length_of(std::string s) { return s.size(); }
+
 using Shape = std::tuple<std::map<std::string, std::vector<int>>, std::set<long>, std::optional<std::string>,
                          std::pair<int, double>, std::variant<int, std::string>, std::vector<Point>, Named>;
 Shape echo_shape(Shape s) {
@@ -205,6 +226,25 @@ TEST(Pool, EverySerialisableShapeRoundTrips) {
   EXPECT_EQ(p.x, 2);
   EXPECT_EQ(mp::loads<Named>(mp::dumps(Named{"x", {1}})).name, "x");
   EXPECT_THROW(mp::loads<Named>(std::string("\x01", 1)), mp::UnpicklingError);
+}
+
+TEST(Pool, NestedSerialisationAndChunksOfStringsAndStructs) {
+  const Sealed sealed{Named{"in", {1, 2, 3}}};
+  Sealed back = mp::loads<Sealed>(mp::dumps(sealed));
+  EXPECT_EQ(back.inner.name, "in");
+  EXPECT_EQ(back.inner.values, (std::vector<int>{1, 2, 3}));
+  mp::Pool pool(2);
+  // One-argument map chunks travel as a vector of the argument: numbers, strings and structs.
+  std::vector<Sealed> many(5, sealed);
+  std::vector<Sealed> out = pool.map(reseal, many, 2);
+  ASSERT_EQ(out.size(), 5u);
+  for (const Sealed& x : out) EXPECT_EQ(x.inner.name, "in!");
+  std::vector<std::string> words{"", "a", std::string(100000, 'w'), "abc"};
+  EXPECT_EQ(pool.map(length_of, words), (std::vector<std::size_t>{0, 1, 100000, 3}));
+  std::vector<std::tuple<int, int>> pairs;
+  for (int i = 0; i < 1000; ++i) pairs.emplace_back(i, 2 * i);
+  std::vector<int> sums = pool.starmap(add, pairs, 64);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(sums[static_cast<std::size_t>(i)], 3 * i);
 }
 
 TEST(Pool, ExceptionsComeBackWithTheirTypeAndMessage) {
