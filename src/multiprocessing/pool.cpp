@@ -284,8 +284,8 @@ struct PoolCore::State {
     const auto pid = static_cast<std::uint32_t>(s.w.pid);
     if (trace::lane_name(pid, pid).empty()) {
       trace::name_lane(pid, pid,
-                       "Pool#" + std::to_string(trace_id) + " worker " + std::to_string(s.number) + " (pid " +
-                           std::to_string(pid) + ")");
+                       std::string(cfg.trace_lane) + "#" + std::to_string(trace_id) + " worker " +
+                           std::to_string(s.number) + " (pid " + std::to_string(pid) + ")");
     }
     for (std::size_t i = 0; i + 1 < reply.times.size(); i += 2) {
       trace::Event e;
@@ -294,7 +294,7 @@ struct PoolCore::State {
       e.task_id = trace::next_task_id();
       e.pid = pid;
       e.tid = pid;
-      e.source = "multiprocessing.Pool";
+      e.source = cfg.trace_source;
       e.source_id = trace_id;
       e.worker = s.number;
       trace::record(e);
@@ -569,7 +569,7 @@ int cpu_count() noexcept {
 
 namespace {
 detail::PoolConfig make_config(std::optional<int> processes, void (*initializer)(), int max_tasks) {
-  detail::PoolConfig c;
+  detail::PoolConfig c;  // trace events as "multiprocessing.Pool" (the default)
   c.processes = processes.value_or(cpu_count());
   if (initializer != nullptr) c.initializer = detail::pack(initializer);
   c.max_tasks_per_child = max_tasks;
@@ -590,8 +590,13 @@ Pool::~Pool() {
 namespace concur::futures {
 
 ProcessPoolExecutor::ProcessPoolExecutor(ProcessPoolOptions o)
-    : core_(std::make_unique<multiprocessing::detail::PoolCore>(
-          multiprocessing::make_config(o.max_workers, o.initializer, o.max_tasks_per_child))) {}
+    : core_(std::make_unique<multiprocessing::detail::PoolCore>([&] {
+        multiprocessing::detail::PoolConfig c =
+            multiprocessing::make_config(o.max_workers, o.initializer, o.max_tasks_per_child);
+        c.trace_source = "ProcessPoolExecutor";
+        c.trace_lane = "ProcessPoolExecutor";
+        return c;
+      }())) {}
 
 void ProcessPoolExecutor::shutdown(bool wait, bool cancel_futures) {
   if (cancel_futures) core_->cancel_queued();

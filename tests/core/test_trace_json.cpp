@@ -194,9 +194,12 @@ TEST(TraceJson, ProcessPoolExecutorCallsAreRecordedToo) {
   }
   trace::disable();
   const json doc = json::parse(trace::to_json(trace::collect()));
-  auto calls = complete_events(doc, "multiprocessing.Pool");  // the engine both share
+  auto calls = complete_events(doc, "ProcessPoolExecutor");  // its own category, on the Pool's engine
   ASSERT_EQ(calls.size(), 3u);
-  EXPECT_NE(calls[0].at("pid").get<long>(), static_cast<long>(::getpid()));
+  EXPECT_TRUE(complete_events(doc, "multiprocessing.Pool").empty());
+  const long pid = calls[0].at("pid").get<long>();
+  EXPECT_NE(pid, static_cast<long>(::getpid()));
+  EXPECT_EQ(lane_names(doc).at({pid, pid}).rfind("ProcessPoolExecutor#", 0), 0u);
   trace::clear();
 }
 

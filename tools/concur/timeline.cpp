@@ -34,7 +34,7 @@ const char* colour_of(const std::string& category) {
   if (category == "ThreadPoolExecutor") return "#4e79a7";
   if (category == "asyncio") return "#d9480f";
   if (category == "asyncio.job") return "#f7b267";
-  if (category == "multiprocessing.Pool") return "#59a14f";
+  if (category == "multiprocessing.Pool" || category == "ProcessPoolExecutor") return "#59a14f";
   if (category == "serial") return "#e15759";
   if (category == "python") return "#b07aa1";
   if (category == "threading.Thread") return "#bab0ac";

@@ -23,6 +23,10 @@ struct PoolConfig {
   int processes = 1;
   std::optional<PackedCall> initializer;
   int max_tasks_per_child = 0;  // 0: no limit
+  /// Trace events: the category of each call's span (a static string) and the lane names'
+  /// prefix ("Pool#2 worker 0 (pid ...)").
+  const char* trace_source = "multiprocessing.Pool";
+  const char* trace_lane = "Pool";
 };
 
 class PoolCore {
