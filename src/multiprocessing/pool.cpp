@@ -37,7 +37,6 @@ namespace {
 struct Chunk {
   std::uint64_t id = 0;
   std::vector<Job> jobs;
-  std::size_t bytes = 0;  // the calls' serialised arguments
 };
 
 struct WorkerSlot {
@@ -60,14 +59,11 @@ struct WorkerSlot {
 /// and one wake-up for many quick calls), but no more than about kQueuedWork of work each, so
 /// that the rest stays in the shared queue for whichever worker frees up first, as in Python,
 /// instead of piling up behind one busy worker. The workers measure each chunk's run time; the
-/// manager keeps a moving average of it. Until the first reply, and for big chunks (kBigChunk
-/// bytes of arguments or more, whose replies a worker would otherwise send all at the end),
-/// the window is kMinWindow. A worker's window also grows from kMinWindow one reply at a time
-/// (WorkerSlot::cwnd).
+/// manager keeps a moving average of it; until the first reply, the window is kMinWindow. A
+/// worker's window also grows from kMinWindow one reply at a time (WorkerSlot::cwnd).
 constexpr std::size_t kMinWindow = 2;
 constexpr std::size_t kMaxWindow = 128;
 constexpr std::chrono::nanoseconds kQueuedWork{std::chrono::microseconds(100)};
-constexpr std::size_t kBigChunk = 64 * 1024;
 
 void fail_chunk(Chunk& c, const std::string& why) {
   Outcome o;
@@ -157,19 +153,17 @@ struct PoolCore::State {
     s.out.erase(0, off);
   }
 
-  /// Sends the chunk as a Request of its calls. The bytes are those of a Request, written
-  /// from the jobs in place: the calls (a map chunk's arguments may be megabytes) are not
-  /// copied into a Request first, and they stay with the chunk in case the worker dies.
+  /// Sends the chunk as a Request of its calls. The calls (a map chunk's arguments may be
+  /// megabytes) are moved into the Request for serialising and back, not copied: they stay
+  /// with the chunk in case the worker dies.
   void send_chunk(WorkerSlot& s, Chunk c) {
-    const Request head{.kind = RequestKind::run, .id = c.id, .trace = trace::enabled()};
-    write_framed(s.out, [&](cereal::BinaryOutputArchive& ar) {
-      ar(head.kind, head.id, cereal::make_size_tag(static_cast<cereal::size_type>(c.jobs.size())));
-      for (const Job& j : c.jobs) ar(j.call);
-      ar(head.name, head.trace);
-    });
+    Request r{.kind = RequestKind::run, .id = c.id, .trace = trace::enabled()};
+    r.calls.reserve(c.jobs.size());
+    for (Job& j : c.jobs) r.calls.push_back(std::move(j.call));
+    send_request(s, r);
+    for (std::size_t i = 0; i < c.jobs.size(); ++i) c.jobs[i].call = std::move(r.calls[i]);
     s.tasks_sent += static_cast<int>(c.jobs.size());
     s.inflight.push_back(std::move(c));
-    if (!batching) flush(s);
   }
 
   /// Tops the workers' windows up, one chunk per worker per round, least loaded first, so that
@@ -195,7 +189,6 @@ struct PoolCore::State {
             empty = true;
             break;
           }
-          if (s.inflight.size() >= kMinWindow && queue.front().bytes >= kBigChunk) continue;
           c = std::move(queue.front());
           queue.pop_front();
         }
@@ -475,8 +468,6 @@ PoolCore::~PoolCore() {
 }
 
 void PoolCore::submit(std::vector<Job> jobs) {
-  std::size_t bytes = 0;
-  for (const Job& j : jobs) bytes += j.call.args.size();
   std::optional<std::string> broken;
   bool wake = false;
   {
@@ -489,7 +480,7 @@ void PoolCore::submit(std::vector<Job> jobs) {
     } else {
       wake = s_->queue.empty();  // else the manager gets to it anyway: it sleeps only while
                                  // every worker's window is full, and a reply wakes it
-      s_->queue.push_back(Chunk{s_->next_id++, std::move(jobs), bytes});
+      s_->queue.push_back(Chunk{s_->next_id++, std::move(jobs)});
     }
   }
   if (broken) {
@@ -568,17 +559,21 @@ int cpu_count() noexcept {
 }
 
 namespace {
-detail::PoolConfig make_config(std::optional<int> processes, void (*initializer)(), int max_tasks) {
-  detail::PoolConfig c;  // trace events as "multiprocessing.Pool" (the default)
+detail::PoolConfig make_config(std::optional<int> processes, void (*initializer)(), int max_tasks,
+                               const char* trace_source, const char* trace_lane) {
+  detail::PoolConfig c;
   c.processes = processes.value_or(cpu_count());
   if (initializer != nullptr) c.initializer = detail::pack(initializer);
   c.max_tasks_per_child = max_tasks;
+  c.trace_source = trace_source;
+  c.trace_lane = trace_lane;
   return c;
 }
 }  // namespace
 
 Pool::Pool(PoolOptions o)
-    : core_(std::make_unique<detail::PoolCore>(make_config(o.processes, o.initializer, o.maxtasksperchild))) {}
+    : core_(std::make_unique<detail::PoolCore>(
+          make_config(o.processes, o.initializer, o.maxtasksperchild, "multiprocessing.Pool", "Pool"))) {}
 
 Pool::~Pool() {
   core_->terminate();
@@ -590,13 +585,8 @@ Pool::~Pool() {
 namespace concur::futures {
 
 ProcessPoolExecutor::ProcessPoolExecutor(ProcessPoolOptions o)
-    : core_(std::make_unique<multiprocessing::detail::PoolCore>([&] {
-        multiprocessing::detail::PoolConfig c =
-            multiprocessing::make_config(o.max_workers, o.initializer, o.max_tasks_per_child);
-        c.trace_source = "ProcessPoolExecutor";
-        c.trace_lane = "ProcessPoolExecutor";
-        return c;
-      }())) {}
+    : core_(std::make_unique<multiprocessing::detail::PoolCore>(multiprocessing::make_config(
+          o.max_workers, o.initializer, o.max_tasks_per_child, "ProcessPoolExecutor", "ProcessPoolExecutor"))) {}
 
 void ProcessPoolExecutor::shutdown(bool wait, bool cancel_futures) {
   if (cancel_futures) core_->cancel_queued();

@@ -93,8 +93,6 @@ struct Request {
   std::vector<PackedCall> calls;
   std::string name;    // process: the Process's name (current_process().name in the child)
   bool trace = false;  // the parent is tracing: time each call (Reply::times)
-  /// The pool writes a run request's bytes from its jobs in place (PoolCore's send_chunk):
-  /// change both together.
   template <class Archive>
   void serialize(Archive& ar) {
     ar(kind, id, calls, name, trace);
