@@ -119,13 +119,13 @@ void settle(futures::Promise<T>& p, const Outcome& o) {
   }
 }
 
-/// map's items as one-argument tuples (sized up front when the range knows its size).
+/// map's items, as the function's argument (sized up front when the range knows its size).
 template <class Arg, class Range>
-std::vector<std::tuple<Arg>> arg_tuples(const Range& xs) {
-  std::vector<std::tuple<Arg>> tuples;
-  if constexpr (std::ranges::sized_range<const Range>) tuples.reserve(static_cast<std::size_t>(std::ranges::size(xs)));
-  for (const auto& x : xs) tuples.emplace_back(x);
-  return tuples;
+std::vector<Arg> map_items(const Range& xs) {
+  std::vector<Arg> items;
+  if constexpr (std::ranges::sized_range<const Range>) items.reserve(static_cast<std::size_t>(std::ranges::size(xs)));
+  for (const auto& x : xs) items.emplace_back(x);
+  return items;
 }
 
 /// Python's default map chunksize: ceil(n / (4 * processes)).
@@ -136,24 +136,24 @@ inline std::size_t default_chunksize(std::size_t n, int processes) {
   return c == 0 ? 1 : c;
 }
 
-/// Submits f over `arg_tuples` in chunks of `chunksize` (one message, one batch call in the
+/// Submits f over `items` (see dumps_chunk) in chunks of `chunksize` (one message, one batch call in the
 /// worker per chunk); a future per chunk.
-template <class F, class Tuples>
-auto submit_chunks(PoolCore& core, F f, const Tuples& arg_tuples, std::size_t chunksize) {
+template <class F, class Items>
+auto submit_chunks(PoolCore& core, F f, const Items& items, std::size_t chunksize) {
   auto fp = to_function_pointer(f);
   using Traits = fn_traits<decltype(fp)>;
   using R = typename Traits::result;
   const CodeRef tramp = code_ref(reinterpret_cast<const void*>(Traits::batch()));
   const CodeRef fn = code_ref(reinterpret_cast<const void*>(fp));
   std::vector<futures::Future<std::vector<R>>> out;
-  const std::size_t n = arg_tuples.size();
+  const std::size_t n = items.size();
   const std::size_t cs = chunksize == 0 ? 1 : chunksize;
   out.reserve(n / cs + 1);
   for (std::size_t i = 0; i < n; i += cs) {
     auto p = std::make_shared<futures::Promise<std::vector<R>>>();
     out.push_back(p->get_future());
     std::vector<Job> jobs;
-    jobs.push_back(Job{PackedCall{tramp, fn, dumps_chunk<typename Traits::args>(arg_tuples, i, std::min(n, i + cs))},
+    jobs.push_back(Job{PackedCall{tramp, fn, dumps_chunk<typename Traits::args>(items, i, std::min(n, i + cs))},
                        [p](const Outcome& o) { settle(*p, o); }});
     core.submit(std::move(jobs));
   }
@@ -162,8 +162,8 @@ auto submit_chunks(PoolCore& core, F f, const Tuples& arg_tuples, std::size_t ch
 
 /// Submits the chunks and gathers them into one future: the chunks' callbacks fill their slots
 /// and the last one sets the result, so a waiter wakes once, not once per chunk.
-template <class F, class Tuples>
-auto submit_gathered(PoolCore& core, F f, const Tuples& arg_tuples, std::size_t chunksize) {
+template <class F, class Items>
+auto submit_gathered(PoolCore& core, F f, const Items& items, std::size_t chunksize) {
   auto fp = to_function_pointer(f);
   using Traits = fn_traits<decltype(fp)>;
   using R = typename Traits::result;
@@ -175,7 +175,7 @@ auto submit_gathered(PoolCore& core, F f, const Tuples& arg_tuples, std::size_t 
   };
   const CodeRef tramp = code_ref(reinterpret_cast<const void*>(Traits::batch()));
   const CodeRef fn = code_ref(reinterpret_cast<const void*>(fp));
-  const std::size_t n = arg_tuples.size();
+  const std::size_t n = items.size();
   const std::size_t cs = chunksize == 0 ? 1 : chunksize;
   const std::size_t chunks = (n + cs - 1) / cs;
   auto g = std::make_shared<Gather>();
@@ -187,7 +187,7 @@ auto submit_gathered(PoolCore& core, F f, const Tuples& arg_tuples, std::size_t 
   for (std::size_t k = 0; k < chunks; ++k) {
     const std::size_t i = k * cs;
     std::vector<Job> jobs;
-    jobs.push_back(Job{PackedCall{tramp, fn, dumps_chunk<typename Traits::args>(arg_tuples, i, std::min(n, i + cs))},
+    jobs.push_back(Job{PackedCall{tramp, fn, dumps_chunk<typename Traits::args>(items, i, std::min(n, i + cs))},
                        [g, k](const Outcome& o) {
                          if (!o.ok) {
                            g->errors[k] = outcome_exception(o);
@@ -271,9 +271,9 @@ class Pool {
   template <class F, class Range>
   auto map_async(F f, const Range& xs, std::optional<std::size_t> chunksize = std::nullopt) {
     using Arg = std::tuple_element_t<0, typename detail::fn_traits<detail::fn_pointer_t<F>>::args>;
-    std::vector<std::tuple<Arg>> tuples = detail::arg_tuples<Arg>(xs);
-    std::size_t cs = chunksize.value_or(detail::default_chunksize(tuples.size(), processes()));
-    return AsyncResult(detail::submit_gathered(*core_, f, tuples, cs));
+    std::vector<Arg> items = detail::map_items<Arg>(xs);
+    std::size_t cs = chunksize.value_or(detail::default_chunksize(items.size(), processes()));
+    return AsyncResult(detail::submit_gathered(*core_, f, items, cs));
   }
   /// Like map, but each argument is a tuple unpacked into f's parameters.
   template <class F, class Range>
@@ -370,9 +370,9 @@ class Pool {
   template <class F, class Range>
   auto map_chunks(F f, const Range& xs, std::optional<std::size_t> chunksize) {
     using Arg = std::tuple_element_t<0, typename detail::fn_traits<detail::fn_pointer_t<F>>::args>;
-    std::vector<std::tuple<Arg>> tuples = detail::arg_tuples<Arg>(xs);
-    std::size_t cs = chunksize.value_or(detail::default_chunksize(tuples.size(), processes()));
-    return detail::submit_chunks(*core_, f, tuples, cs);
+    std::vector<Arg> items = detail::map_items<Arg>(xs);
+    std::size_t cs = chunksize.value_or(detail::default_chunksize(items.size(), processes()));
+    return detail::submit_chunks(*core_, f, items, cs);
   }
 
   std::unique_ptr<detail::PoolCore> core_;
@@ -422,8 +422,8 @@ class ProcessPoolExecutor {
   auto map(F f, const Range& xs, std::size_t chunksize = 1) {
     using Arg = std::tuple_element_t<
         0, typename multiprocessing::detail::fn_traits<multiprocessing::detail::fn_pointer_t<F>>::args>;
-    std::vector<std::tuple<Arg>> tuples = multiprocessing::detail::arg_tuples<Arg>(xs);
-    return multiprocessing::detail::submit_gathered(*core_, f, tuples, chunksize).result();
+    std::vector<Arg> items = multiprocessing::detail::map_items<Arg>(xs);
+    return multiprocessing::detail::submit_gathered(*core_, f, items, chunksize).result();
   }
   /// No more submissions; `wait`: until every task is done and the workers exited.
   /// `cancel_futures`: pending futures that have not started are cancelled.

@@ -78,20 +78,27 @@ std::string batch_trampoline(const void* fn, std::string_view args) {
   return dumps(out);
 }
 
-/// The bytes of a map chunk, arg_tuples[begin, end), as batch_trampoline reads them: a vector
-/// of the argument itself when the function takes one (a vector of numbers is one copy, where
-/// a vector of one-element tuples is a write per element), else a vector of the tuples.
-template <class Args, class Tuples>
-std::string dumps_chunk(const Tuples& arg_tuples, std::size_t begin, std::size_t end) {
+/// The bytes of a map chunk, items[begin, end), as batch_trampoline reads them: a vector of
+/// the argument itself when the function takes one (a vector of numbers is one copy, where a
+/// vector of one-element tuples is a write per element), else a vector of the argument tuples.
+/// An item is the function's argument tuple (`Args`, as starmap has them) or, for a function
+/// of one argument, the argument itself (as map has them).
+template <class Args, class Items>
+std::string dumps_chunk(const Items& items, std::size_t begin, std::size_t end) {
   if constexpr (std::tuple_size_v<Args> == 1) {
     std::vector<std::tuple_element_t<0, Args>> chunk;
     chunk.reserve(end - begin);
-    for (std::size_t j = begin; j < end; ++j) chunk.emplace_back(std::get<0>(arg_tuples[j]));
+    for (std::size_t j = begin; j < end; ++j) {
+      if constexpr (std::is_same_v<typename Items::value_type, Args>) {
+        chunk.emplace_back(std::get<0>(items[j]));
+      } else {
+        chunk.emplace_back(items[j]);
+      }
+    }
     return dumps(chunk);
   } else {
-    std::vector<Args> chunk;
-    chunk.reserve(end - begin);
-    for (std::size_t j = begin; j < end; ++j) chunk.emplace_back(arg_tuples[j]);
+    std::vector<Args> chunk(items.begin() + static_cast<std::ptrdiff_t>(begin),
+                            items.begin() + static_cast<std::ptrdiff_t>(end));
     return dumps(chunk);
   }
 }
