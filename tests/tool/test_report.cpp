@@ -130,6 +130,49 @@ TEST_F(Report, RendersInHeadlessChromiumWithEveryLane) {
     EXPECT_EQ(rendered.count(name), std::count(expected.begin(), expected.end(), name)) << name;
 }
 
+TEST_F(Report, PrintsATablePerDemoAVerdictAndProgress) {
+  // The progress line goes to stderr, which run_command captures too.
+  auto r = run_command(quote(bin_) + " tour --io-jobs 20 --io-delay-ms 20 --cpu-base 100000 --cpu-count 6", 120);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string& out = r.output;
+  for (const char* progress : {"[cpu 1/4] running serial (for loop)", "[io 4/4] running asyncio"})
+    EXPECT_NE(out.find(progress), std::string::npos) << progress << "\n" << out;
+  EXPECT_EQ(count_of(out, "   model "), 2u) << out;
+  for (const char* col : {"wall", "CPU", "speed-up", "peak mem"}) EXPECT_NE(out.find(col), std::string::npos) << col;
+  for (const char* row : {"serial (for loop)", "ThreadPoolExecutor(2)", "multiprocessing.Pool()",
+                          "serial (one requests-style Session)", "ThreadPoolExecutor(5).map + thread-local Session",
+                          "multiprocessing.Pool(5).map", "asyncio: ClientSession + gather (1 thread)"})
+    EXPECT_NE(out.find("   " + std::string(row)), std::string::npos) << row << "\n" << out;
+  EXPECT_EQ(count_of(out, "(every model gave the same answer: "), 2u) << out;
+  EXPECT_EQ(count_of(out, "\n   CPU-bound: "), 1u) << out;
+  // The I/O verdict names the fastest model; when it is the event loop, it compares it with the
+  // thread pool as the seeds do ("asyncio was N x faster than threads").
+  const auto at = out.find("\n   I/O-bound: ");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string verdict = out.substr(at, out.find('\n', at + 1) - at);
+  if (verdict.find("I/O-bound: asyncio") != std::string::npos) {
+    EXPECT_TRUE(std::regex_search(verdict, std::regex(R"(\) and [0-9.]+x faster than ThreadPoolExecutor\(5\))")))
+        << verdict;
+  } else {
+    EXPECT_NE(verdict.find("waiting threads use no CPU"), std::string::npos) << verdict;
+  }
+}
+
+TEST_F(Report, UnreachableSitesAndAnUnwritableReportFailWithAMessage) {
+  auto refused = run_command(quote(bin_) + " tour --demo io --io-jobs 3 --url http://127.0.0.1:1/ --no-progress");
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("concur tour: cannot connect to 127.0.0.1:1"), std::string::npos) << refused.output;
+  auto scheme = run_command(quote(bin_) + " tour --demo io --url ftp://example.org/ --no-progress");
+  EXPECT_EQ(scheme.exit_code, 1) << scheme.output;
+  EXPECT_NE(scheme.output.find("invalid URL 'ftp://example.org/'"), std::string::npos) << scheme.output;
+  // A full disk: the measurements are still printed, then the report's failure, and the exit code says so.
+  auto full =
+      run_command(quote(bin_) + " tour --demo cpu --cpu-base 1000 --cpu-count 4 --no-progress --report /dev/full");
+  EXPECT_EQ(full.exit_code, 1) << full.output;
+  EXPECT_NE(full.output.find("serial (for loop)"), std::string::npos) << full.output;
+  EXPECT_NE(full.output.find("concur tour: cannot write the report to /dev/full"), std::string::npos) << full.output;
+}
+
 TEST_F(Report, PythonRowsSitBesideConcurs) {
   if (::access("/usr/bin/python3", X_OK) != 0 ||
       run_command("/usr/bin/python3 -c 'import aiohttp, requests'").exit_code != 0) {
