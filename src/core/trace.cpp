@@ -1,5 +1,6 @@
 #include "concur/core/trace.hpp"
 
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -10,7 +11,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,9 +36,54 @@ std::atomic<std::uint64_t> g_next_task{1};
 
 // Per-thread buffers are owned by a global registry (never destroyed, so threads that exit
 // during static destruction can still record) and survive their thread.
+// Events go into blocks that double in size from 4 KiB to 1 MiB: nothing moves as a buffer
+// grows, and each block is mapped with MAP_POPULATE, so its pages are faulted in by one system
+// call instead of one page fault per 73 events. (A std::deque allocated every 8 Events and then
+// page-faulted them in; that was most of what recording cost: 250 ns of a 270 ns Span.)
+class Block {
+ public:
+  explicit Block(std::size_t bytes) : bytes_(bytes) {
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    events_ = static_cast<Event*>(p);
+  }
+  Block(const Block&) = delete;
+  Block& operator=(const Block&) = delete;
+  ~Block() { ::munmap(events_, bytes_); }
+  [[nodiscard]] std::size_t capacity() const noexcept { return bytes_ / sizeof(Event); }
+  Event& operator[](std::size_t i) noexcept { return events_[i]; }
+  const Event& operator[](std::size_t i) const noexcept { return events_[i]; }
+
+ private:
+  std::size_t bytes_;
+  Event* events_;
+};
+
 struct Buffer {
-  std::mutex m;              // uncontended except while collect() runs
-  std::deque<Event> events;  // grows without copying what it holds
+  static constexpr std::size_t kFirstBlock = 4096, kLargestBlock = 1 << 20;
+  std::mutex m;  // uncontended except while collect() or clear() runs
+  std::vector<std::unique_ptr<Block>> blocks;
+  std::size_t used = 0;  // events in blocks.back()
+
+  void push(const Event& e) {
+    if (blocks.empty() || used == blocks.back()->capacity()) {
+      const std::size_t bytes = std::min(kLargestBlock, kFirstBlock << std::min<std::size_t>(blocks.size(), 8));
+      blocks.push_back(std::make_unique<Block>(bytes));
+      used = 0;
+    }
+    (*blocks.back())[used++] = e;
+  }
+  template <class F>
+  void for_each(F&& f) const {
+    for (std::size_t b = 0; b < blocks.size(); ++b) {
+      const std::size_t n = b + 1 == blocks.size() ? used : blocks[b]->capacity();
+      for (std::size_t i = 0; i < n; ++i) f((*blocks[b])[i]);
+    }
+  }
+  void clear() {
+    blocks.clear();
+    used = 0;
+  }
 };
 struct Registry {
   std::mutex m;  // guards buffers and lanes
@@ -176,7 +221,7 @@ void record(const Event& e) noexcept {
   try {
     Buffer& b = local_buffer();
     std::lock_guard g(b.m);
-    b.events.push_back(e);
+    b.push(e);
   } catch (...) {
     // Out of memory while tracing: drop the record rather than disturb the program.
   }
@@ -187,7 +232,7 @@ std::vector<Event> collect() {
   std::lock_guard g(registry().m);
   for (auto& b : registry().buffers) {
     std::lock_guard bg(b->m);
-    out.insert(out.end(), b->events.begin(), b->events.end());
+    b->for_each([&out](const Event& e) { out.push_back(e); });
   }
   std::sort(out.begin(), out.end(), [](const Event& a, const Event& b) { return a.begin_ns < b.begin_ns; });
   return out;
@@ -197,7 +242,7 @@ void clear() {
   std::lock_guard g(registry().m);
   for (auto& b : registry().buffers) {
     std::lock_guard bg(b->m);
-    b->events.clear();
+    b->clear();
   }
 }
 
