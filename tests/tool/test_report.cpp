@@ -56,8 +56,8 @@ class Report : public ::testing::Test {
 TEST_F(Report, HasATimelinePerModelPerDemoAndNeedsNothingElse) {
   const std::string html = make_report();
   ASSERT_NE(html.find("</html>"), std::string::npos);
-  // 4 CPU models + 4 I/O models, each with its timeline.
-  EXPECT_EQ(count_of(html, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"timeline\""), 8u);
+  // 5 CPU models + 4 I/O models, each with its timeline.
+  EXPECT_EQ(count_of(html, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"timeline\""), 9u);
   EXPECT_EQ(count_of(html, "<section class=\"demo\">"), 2u);
   // Self-contained: no script, no external resource of any kind.
   for (const char* bad : {"<script", " src=", " href=", "url(", "@import", "<link"})
@@ -67,6 +67,8 @@ TEST_F(Report, HasATimelinePerModelPerDemoAndNeedsNothingElse) {
   EXPECT_EQ(names.count("serial#0 worker 0"), 1u);
   EXPECT_EQ(names.count("download 1 (asyncio task)"), 1u);
   EXPECT_EQ(names.count("download 10 (asyncio task)"), 1u);
+  EXPECT_EQ(names.count("sum 1 (asyncio task)"), 1u);  // the CPU demo's coroutines
+  EXPECT_EQ(names.count("sum 6 (asyncio task)"), 1u);
   int pool_lanes = 0, thread_lanes = 0;
   for (const auto& n : lanes) {
     pool_lanes += n.rfind("Pool#", 0) == 0;
@@ -117,7 +119,7 @@ TEST_F(Report, RendersInHeadlessChromiumWithEveryLane) {
   const std::size_t from = r.output.find("<pre id=\"out\">"), to = r.output.find("RENDER-DONE</pre>");
   ASSERT_TRUE(from != std::string::npos && to != std::string::npos && from < to) << r.output.substr(0, 4000);
   const std::string out = r.output.substr(from, to - from);
-  EXPECT_NE(out.find("SVGS 8\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("SVGS 9\n"), std::string::npos) << out;
   EXPECT_EQ(out.find("LANE-BAD"), std::string::npos) << out;
   // Every lane of the file is in the rendered DOM. The DOM dump escapes text as HTML does; lane
   // names here have no characters it would escape differently from the attribute.
@@ -135,16 +137,20 @@ TEST_F(Report, PrintsATablePerDemoAVerdictAndProgress) {
   auto r = run_command(quote(bin_) + " tour --io-jobs 20 --io-delay-ms 20 --cpu-base 100000 --cpu-count 6", 120);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string& out = r.output;
-  for (const char* progress : {"[cpu 1/4] running serial (for loop)", "[io 4/4] running asyncio"})
+  for (const char* progress : {"[cpu 1/5] running serial (for loop)", "[io 4/4] running asyncio"})
     EXPECT_NE(out.find(progress), std::string::npos) << progress << "\n" << out;
   EXPECT_EQ(count_of(out, "   model "), 2u) << out;
   for (const char* col : {"wall", "CPU", "speed-up", "peak mem"}) EXPECT_NE(out.find(col), std::string::npos) << col;
-  for (const char* row : {"serial (for loop)", "ThreadPoolExecutor(2)", "multiprocessing.Pool()",
-                          "serial (one requests-style Session)", "ThreadPoolExecutor(5).map + thread-local Session",
-                          "multiprocessing.Pool(5).map", "asyncio: ClientSession + gather (1 thread)"})
+  for (const char* row :
+       {"serial (for loop)", "ThreadPoolExecutor(2)", "multiprocessing.Pool()", "serial (one requests-style Session)",
+        "ThreadPoolExecutor(5).map + thread-local Session", "asyncio: gather of coroutines (1 thread)",
+        "multiprocessing.Pool(5).map", "asyncio: ClientSession + gather (1 thread)"})
     EXPECT_NE(out.find("   " + std::string(row)), std::string::npos) << row << "\n" << out;
   EXPECT_EQ(count_of(out, "(every model gave the same answer: "), 2u) << out;
   EXPECT_EQ(count_of(out, "\n   CPU-bound: "), 1u) << out;
+  EXPECT_TRUE(
+      std::regex_search(out, std::regex(R"(asyncio ran at [0-9.]+x of serial speed: its coroutines take turns)")))
+      << out;
   // The I/O verdict names the fastest model; when it is the event loop, it compares it with the
   // thread pool as the seeds do ("asyncio was N x faster than threads").
   const auto at = out.find("\n   I/O-bound: ");
@@ -179,12 +185,20 @@ TEST_F(Report, PythonRowsSitBesideConcurs) {
     if (std::getenv("CI") != nullptr) FAIL() << "/usr/bin/python3 with aiohttp and requests is needed";
     GTEST_SKIP() << "/usr/bin/python3 lacks aiohttp or requests";
   }
-  auto r = run_command(quote(bin_) + " tour --demo io --io-jobs 8 --io-delay-ms 2 --no-progress --python", 120);
+  auto r = run_command(
+      quote(bin_) + " tour --io-jobs 8 --io-delay-ms 2 --cpu-base 20000 --cpu-count 4 --no-progress --python", 120);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("vs Python"), std::string::npos) << r.output;
-  for (const char* row : {"python: serial (one requests.Session)", "python: ThreadPoolExecutor(5)",
+  EXPECT_EQ(count_of(r.output, "vs Python (CPython "), 2u) << r.output;
+  for (const char* row : {"python: serial (for loop)", "python: ThreadPoolExecutor(2) (the GIL)",
+                          "python: multiprocessing.Pool()", "python: asyncio: gather of coroutines (1 thread)",
+                          "python: serial (one requests.Session)", "python: ThreadPoolExecutor(5)",
                           "python: multiprocessing.Pool(5)", "python: asyncio + aiohttp.ClientSession + gather"})
     EXPECT_NE(r.output.find(row), std::string::npos) << row << "\n" << r.output;
+  // In both demos, every model kind has the ratio to its Python counterpart.
+  const std::regex ratios(R"(vs Python \(CPython [^)]*\): serial [0-9.]+x, threads [0-9.]+x, processes [0-9.]+x, )"
+                          R"(asyncio [0-9.]+x faster with concur)");
+  EXPECT_EQ(std::distance(std::sregex_iterator(r.output.begin(), r.output.end(), ratios), std::sregex_iterator()), 2)
+      << r.output;
   EXPECT_EQ(r.output.find("gave a different answer"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("Python's run failed"), std::string::npos) << r.output;
 }

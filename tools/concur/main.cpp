@@ -35,9 +35,10 @@ int main(int argc, char** argv) {
   tour_cmd->footer(
       "Runs the examples of a Python concurrency tutorial with concur and measures them:\n"
       "  1. CPU-bound: sum(i*i for i in range(n)) for the 20 numbers 5,000,000..5,000,019, serially,\n"
-      "     on ThreadPoolExecutor() (Python's default workers), on ThreadPoolExecutor(2), and on\n"
-      "     multiprocessing.Pool() (worker processes, the tutorial's answer for CPython).\n"
-      "     In CPython, threads cannot speed this up (the GIL); here they can.\n"
+      "     on ThreadPoolExecutor() (Python's default workers), on ThreadPoolExecutor(2), on\n"
+      "     multiprocessing.Pool() (worker processes, the tutorial's answer for CPython), and as\n"
+      "     20 asyncio coroutines gathered on one loop (they take turns: asyncio does not compute\n"
+      "     in parallel). In CPython, threads cannot speed this up (the GIL); here they can.\n"
       "  2. I/O-bound: the tutorial's 160 downloads, over HTTP from a loopback web server that\n"
       "     answers after 20 ms (half the pages 10 KB, half tiny; --url downloads real sites\n"
       "     instead): serially with one Session, on ThreadPoolExecutor(5).map with a thread-local\n"

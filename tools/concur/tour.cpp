@@ -103,11 +103,11 @@ std::string cpu_checksum(const std::vector<long>& nums, const std::vector<u128>&
 // ---- timelines ------------------------------------------------------------------------------
 
 /// While tracing, one asyncio job's whole life (from its first step to its end, waits included)
-/// as one bar on a lane of its own ("download 7"), as the seeds draw them: the loop's lane shows
+/// as one bar on a lane of its own ("download 7 (asyncio task)"), as the seeds draw them: the loop's lane shows
 /// the steps, when the one thread was actually busy.
 class JobSpan {
  public:
-  explicit JobSpan(int index) : index_(index), active_(trace::enabled()) {
+  JobSpan(const char* label, int index) : label_(label), index_(index), active_(trace::enabled()) {
     if (active_) begin_ = trace::now_ns();
   }
   JobSpan(const JobSpan&) = delete;
@@ -122,12 +122,13 @@ class JobSpan {
     e.tid = kLaneBase + static_cast<std::uint32_t>(index_);  // a lane per job, not a real thread
     e.source = "asyncio.job";
     e.worker = static_cast<std::uint32_t>(index_);
-    trace::name_lane(e.pid, e.tid, "download " + std::to_string(index_ + 1) + " (asyncio task)");
+    trace::name_lane(e.pid, e.tid, std::string(label_) + " " + std::to_string(index_ + 1) + " (asyncio task)");
     trace::record(e);
   }
 
  private:
   static constexpr std::uint32_t kLaneBase = 0x70000000;  // above any Linux thread id (pid_max <= 2^22)
+  const char* label_;
   int index_;
   bool active_;
   std::uint64_t begin_ = 0;
@@ -192,12 +193,32 @@ Demo cpu_bound_demo(const TourOptions& o) {
                         return cpu_checksum(nums, sums);
                       },
                       "processes", "multiprocessing.Pool"});
+  // asyncio: a coroutine per number, gathered on one loop. Nothing in them awaits, so they take
+  // turns on the loop's one thread: the seeds' point that asyncio is for waiting, not computing.
+  //   async def cpu_task(n): return cpu_bound(n)
+  //   await asyncio.gather(*[cpu_task(n) for n in nums])
+  d.models.push_back({"asyncio: gather of coroutines (1 thread)",
+                      [nums] {
+                        auto amain = [&nums]() -> aio::Coro<std::vector<u128>> {
+                          auto cpu_task = [](long n, int i) -> aio::Coro<u128> {
+                            JobSpan job("sum", i);  // --report: a lane per task
+                            co_return cpu_bound(n);
+                          };
+                          std::vector<aio::Task<u128>> tasks;
+                          tasks.reserve(nums.size());
+                          for (long n : nums)
+                            tasks.push_back(aio::create_task(cpu_task(n, static_cast<int>(tasks.size()))));
+                          co_return co_await aio::gather(std::move(tasks));
+                        };
+                        return cpu_checksum(nums, aio::run(amain()));
+                      },
+                      "asyncio", "asyncio"});
   d.python_args = [o] {
     return std::vector<std::string>{"cpu", "--base", std::to_string(o.cpu_base), "--count",
                                     std::to_string(o.cpu_count)};
   };
 
-  d.verdict = [](const std::vector<ModelResult>& rs) {
+  auto threads_verdict = [](const std::vector<ModelResult>& rs) {
     const ModelResult& best = fastest_parallel(rs);
     const unsigned n = cpus();
     if (best.speedup >= 1.2) {
@@ -220,6 +241,15 @@ Demo cpu_bound_demo(const TourOptions& o) {
     return "CPU-bound: threads reached only " + format_ratio(best.speedup) + " of serial speed: they got " + got +
            " of " + std::to_string(n) +
            " CPUs (CPU time / wall time) - the machine is busy; on idle cores they scale (there is no GIL).";
+  };
+  d.verdict = [threads_verdict](const std::vector<ModelResult>& rs) {
+    std::string v = threads_verdict(rs);
+    const auto aio = std::find_if(rs.begin(), rs.end(), [](const ModelResult& r) { return r.kind == "asyncio"; });
+    if (aio != rs.end()) {
+      v += " asyncio ran at " + format_ratio(aio->speedup) +
+           " of serial speed: its coroutines take turns on one thread (asyncio is for waiting, not computing).";
+    }
+    return v;
   };
   return d;
 }
@@ -305,7 +335,7 @@ Demo io_bound_demo(const TourOptions& o) {
                         auto amain = [&]() -> aio::Coro<std::size_t> {
                           http::ClientSession session;
                           auto download_site = [&session](std::string url, int i) -> aio::Coro<std::size_t> {
-                            JobSpan job(i);  // --report: the download's whole life, waits included
+                            JobSpan job("download", i);  // --report: the download's whole life, waits included
                             http::ClientResponse resp = co_await session.get(std::move(url));
                             std::string body = co_await resp.read();
                             co_return body.size();

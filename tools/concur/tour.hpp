@@ -7,9 +7,9 @@
 // as the first model (the serial one); the table shows each model's cost and a verdict line
 // sums the demo up from the measurements.
 //
-// Adding a model (e.g. when multiprocessing or green threads land; asyncio is in the I/O demo): append a Model to
-// the demo in tour.cpp (cpu_bound_demo / io_bound_demo). Adding a demo: write a function
-// returning a Demo and list it in tour_demos().
+// Adding a model (e.g. green threads, when they land): append a Model to the demo in tour.cpp
+// (cpu_bound_demo / io_bound_demo), and its Python counterpart, of the same kind, to
+// py/tour_demos.py. Adding a demo: write a function returning a Demo and list it in tour_demos().
 #include <functional>
 #include <memory>
 #include <ostream>

@@ -103,9 +103,24 @@ def cpu_demo(args):
             out = pool.map(timed_cpu, nums)
         return sum(r for r, _ in out), [e for _, e in out]
 
+    def with_asyncio():
+        async def cpu_task(n, i, events):
+            b = now()
+            r = cpu_bound(n)
+            events.append(("python asyncio Task-%d" % i, b, now()))
+            return r
+
+        async def amain():
+            events = []
+            rs = await asyncio.gather(*[cpu_task(n, i, events) for i, n in enumerate(nums)])
+            return sum(rs), events
+
+        return asyncio.run(amain())
+
     run_model("python: serial (for loop)", "serial", serial)
     run_model("python: ThreadPoolExecutor(2) (the GIL)", "threads", threads)
     run_model("python: multiprocessing.Pool() [%d processes]" % os.cpu_count(), "processes", processes)
+    run_model("python: asyncio: gather of coroutines (1 thread)", "asyncio", with_asyncio)
 
 
 def io_demo(args):
