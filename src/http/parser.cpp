@@ -175,6 +175,7 @@ void MessageParser::feed(std::string_view data) {
     std::size_t off = 0;
     while (!p.is_done() && off < m.buf.size()) {
       std::string_view rest(m.buf.data() + off, m.buf.size() - off);
+      const std::size_t available = rest.size();
       const bool in_header = !p.is_header_done();
       // The header must end within the first header_limit bytes: show the parser no more.
       if (in_header) rest = rest.substr(0, limit - std::min(limit, m.head_consumed));
@@ -190,6 +191,9 @@ void MessageParser::feed(std::string_view data) {
         ec = bhttp::error::need_more;
       }
       if (ec == bhttp::error::need_more) {
+        // The header ended inside a put() cut short to the header window: the body (a last
+        // chunk's trailer, say) goes on in bytes the parser has not been shown yet.
+        if (in_header && p.is_header_done() && rest.size() < available) continue;
         if (!window_full || p.is_header_done()) break;
         // A bad byte in the window is a bad message (as when it all came at once), not a large header.
         ec = m.header_error_now().value_or(bhttp::error::header_limit);

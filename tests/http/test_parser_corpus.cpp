@@ -180,4 +180,21 @@ TEST(ParserHostile, LastChunkSplitBeforeTheFinalCrlf) {
   EXPECT_TRUE(p.done());
 }
 
+TEST(ParserHostile, BodyPastTheHeaderWindowParsesWhenItAllArrivesAtOnce) {
+  // The parser is shown at most header_limit bytes until the header ends. A message whose
+  // header ends inside that window and whose last chunk's trailer goes past it used to wait
+  // forever ("incomplete") when it arrived in one piece, yet parse when it came byte by byte.
+  ParserLimits limits;
+  limits.header_limit = 256;
+  const std::string msg =
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: " + std::string(400, 'a') +
+      "\r\n\r\n";
+  EXPECT_EQ(request_error(msg, limits, true), std::nullopt);
+  MessageParser p(true, limits);
+  p.feed(msg + "GET /next HTTP/1.1\r\n");
+  ASSERT_TRUE(p.done());
+  EXPECT_EQ(p.take_body(), "abc");
+  EXPECT_EQ(p.take_leftover(), "GET /next HTTP/1.1\r\n");
+}
+
 }  // namespace
