@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -121,6 +122,22 @@ int crash_on(int x) {
 int sleep_ms(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ms;
+}
+
+/// Creates the file `path` (the caller's sign that the call is running), then sleeps.
+int mark_then_sleep_ms(std::string path, int ms) {
+  if (std::FILE* f = std::fopen(path.c_str(), "w")) std::fclose(f);
+  return sleep_ms(ms);
+}
+
+/// Waits (at most `limit`) until the file `path` exists.
+bool wait_for_file(const std::string& path, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (::access(path.c_str(), F_OK) != 0) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
 }
 
 int g_initialized = 0;
@@ -304,8 +321,13 @@ TEST(Pool, ACrashingTaskFailsOnlyItselfAndTheWorkerIsReplaced) {
 
 TEST(Pool, AWorkerKilledFromOutsideFailsOnlyItsTask) {
   mp::Pool pool(2);
-  mp::AsyncResult<int> slow = pool.apply_async(sleep_ms, 5000);
-  std::this_thread::sleep_for(300ms);
+  // Killed only once `slow` runs: under load (sanitizers, a busy machine) a fixed pause could end
+  // before a worker took the call, which then ran on a replacement and did not fail.
+  const std::string started = "/tmp/concur-pool-kill-" + std::to_string(::getpid());
+  std::remove(started.c_str());
+  mp::AsyncResult<int> slow = pool.apply_async(mark_then_sleep_ms, started, 5000);
+  ASSERT_TRUE(wait_for_file(started, 30s));
+  std::remove(started.c_str());
   std::vector<pid_t> pids = pool.pids();
   ASSERT_EQ(pids.size(), 2u);
   for (pid_t p : pids) ::kill(p, SIGKILL);  // one of them runs `slow`
