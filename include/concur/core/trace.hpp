@@ -3,8 +3,9 @@
 ///
 /// Off by default. When off, `trace::enabled()` is one relaxed load and nothing else happens.
 /// When on (`trace::enable()`, or the CONCUR_TRACE environment variable naming an output file),
-/// each thread appends fixed-size records to its own buffer without locking; `trace::collect()`
-/// gathers them and `trace::to_json()` writes them as Chrome trace-event JSON (Perfetto,
+/// each thread appends fixed-size records to its own buffer (pre-faulted blocks; its own lock,
+/// taken by another thread only while collect() or clear() runs); `trace::collect()` gathers
+/// them and `trace::to_json()` writes them as Chrome trace-event JSON (Perfetto,
 /// chrome://tracing). With CONCUR_TRACE=<file> the file is written when the program exits
 /// normally (return from main or exit()).
 ///
