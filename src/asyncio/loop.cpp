@@ -515,8 +515,8 @@ std::string EventLoop::dump_tasks() const {
   std::ostringstream out;
   std::size_t i = 0;
   for (auto* t = tasks_head_; t; t = t->next_in_loop)
-    out << "Task " << ++i << ": name='" << (t->name().empty() ? "<unnamed>" : t->name())
-        << "' state=pending cancelling=" << t->cancelling() << "\n    awaiting: " << t->await_chain() << "\n";
+    out << "Task " << ++i << ": name='" << t->name() << "' state=pending cancelling=" << t->cancelling()
+        << "\n    awaiting: " << t->await_chain() << "\n";
   return out.str();
 }
 

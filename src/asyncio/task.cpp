@@ -1,6 +1,8 @@
 #include "concur/asyncio/task.hpp"
 
-#include <unordered_map>
+#include <atomic>
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "concur/asyncio/sleep.hpp"
@@ -11,26 +13,17 @@ namespace concur::asyncio::detail {
 namespace {
 thread_local TaskBase* tls_current = nullptr;
 
-// While tracing: each task's trace id, so that its steps share one (a task's address may be
-// reused by a later task). Entries go when their task finishes. The map is a thread_local
-// with a destructor: tasks may still step during this thread's thread_local destruction (a
-// thread-local Session closing its loop), so the trivially destructible flags say whether
-// the map may be touched.
-struct TraceIds {
-  std::unordered_map<const TaskBase*, std::uint64_t> map;
-  ~TraceIds();
-};
-thread_local bool tls_trace_ids_used = false;  // the map below was constructed
-thread_local bool tls_trace_ids_gone = false;  // ... and has been destroyed
-thread_local TraceIds tls_trace_ids;
-TraceIds::~TraceIds() { tls_trace_ids_gone = true; }
-
-std::uint64_t trace_id_of(const TaskBase* t) {
-  if (tls_trace_ids_gone) return trace::next_task_id();
-  tls_trace_ids_used = true;
-  auto [it, added] = tls_trace_ids.map.try_emplace(t, 0);
-  if (added) it->second = trace::next_task_id();
-  return it->second;
+// Python numbers its tasks from one shared counter (Task-1, Task-2, ...). Each thread takes
+// its numbers from it in blocks, so creating a task does not touch a shared cache line.
+constexpr std::uint64_t kNumberBlock = 256;
+std::atomic<std::uint64_t> g_next_number{1};
+std::uint64_t next_task_number() noexcept {
+  thread_local std::uint64_t next = 0, end = 0;
+  if (next == end) {
+    next = g_next_number.fetch_add(kNumberBlock, std::memory_order_relaxed);
+    end = next + kNumberBlock;
+  }
+  return next++;
 }
 }  // namespace
 
@@ -38,16 +31,27 @@ TaskBase* current_task_base() noexcept { return tls_current; }
 
 TaskBase::TaskBase(EventLoop& loop, std::coroutine_handle<> root, std::string name)
     : root_(root), loop_(&loop), resume_(root) {
-  set_name(std::move(name));
+  name_ = (static_cast<std::uintptr_t>(next_task_number()) << 1U) | 1U;
+  if (!name.empty()) set_name(std::move(name));
   loop.register_task(this);
 }
 
-const std::string& TaskBase::empty_name() noexcept {
-  static const std::string empty;
-  return empty;
+std::string TaskBase::name() const {
+  if ((name_ & 1U) != 0) return "Task-" + std::to_string(name_ >> 1U);
+  return reinterpret_cast<const Named*>(name_)->name;
 }
 
-TaskBase::~TaskBase() = default;
+void TaskBase::set_name(std::string n) {
+  if ((name_ & 1U) != 0) {
+    name_ = reinterpret_cast<std::uintptr_t>(new Named{name_ >> 1U, std::move(n)});
+  } else {
+    reinterpret_cast<Named*>(name_)->name = std::move(n);
+  }
+}
+
+TaskBase::~TaskBase() {
+  if ((name_ & 1U) == 0) delete reinterpret_cast<Named*>(name_);
+}
 
 bool TaskBase::cancel() noexcept {
   if (finished_) return false;
@@ -101,7 +105,7 @@ void TaskBase::step() noexcept {
   }
   auto h = std::exchange(resume_, nullptr);
   if (trace::enabled()) {
-    trace::Span span("asyncio", 0, 0, trace_id_of(this));  // one bar per step, on the loop's thread
+    trace::Span span("asyncio", 0, 0, number());  // one bar per step, on the loop's thread, named Task-N
     drive(h);
   } else {
     drive(h);
@@ -115,7 +119,6 @@ void TaskBase::step() noexcept {
 
 void TaskBase::finish() noexcept {
   finished_ = true;
-  if (tls_trace_ids_used && !tls_trace_ids_gone) tls_trace_ids.map.erase(this);
   loop_->unregister_task(this);
   state().release_ref();  // the loop's reference
 }

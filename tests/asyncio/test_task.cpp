@@ -3,8 +3,10 @@
 // suspension, catch-and-rethrow, swallow, before the first step, propagation to an awaited task,
 // cancelling()/uncancel(), cancel while being woken).
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "aio_support.hpp"
@@ -97,6 +99,55 @@ TEST(Task, Names) {
     EXPECT_NE(aio::get_running_loop().dump_tasks().find("renamed"), std::string::npos);
     co_await t;
   });
+}
+
+TEST(Task, UnnamedTasksAreTaskNAsInPython) {
+  std::string an, bn, dump, renamed, emptied;
+  const int sum = run_main([&]() -> aio::Coro<int> {
+    aio::Task<int> a = aio::create_task(after(0ms, 1));
+    aio::Task<int> b = aio::create_task(after(0ms, 2));
+    an = a.get_name();
+    bn = b.get_name();
+    dump = aio::get_running_loop().dump_tasks();
+    b.set_name("named");
+    renamed = b.get_name();
+    b.set_name("");  // as Python: a name given is kept, even an empty one
+    emptied = b.get_name();
+    co_return co_await a + co_await b;
+  });
+  EXPECT_EQ(sum, 3);
+  ASSERT_EQ(an.rfind("Task-", 0), 0u) << an;
+  ASSERT_EQ(bn.rfind("Task-", 0), 0u) << bn;
+  EXPECT_GT(std::stoull(an.substr(5)), 0u);
+  EXPECT_GT(std::stoull(bn.substr(5)), std::stoull(an.substr(5)));  // counted up, as Python's counter
+  EXPECT_NE(dump.find("name='" + an + "'"), std::string::npos) << dump;
+  EXPECT_EQ(renamed, "named");
+  EXPECT_EQ(emptied, "");
+}
+
+TEST(Task, TaskNumbersAreUniqueAcrossThreadsAndBlocks) {
+  // Each thread takes numbers from the shared counter in blocks of 256; 600 tasks per thread
+  // cross blocks while other threads take theirs.
+  constexpr int kThreads = 3, kTasks = 600;
+  std::vector<std::vector<std::string>> names(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&names, t] {
+      aio::run([&names, t]() -> aio::Coro<void> {
+        std::vector<aio::Task<int>> ts;
+        for (int i = 0; i < kTasks; ++i) ts.push_back(aio::create_task(after(0ms, i)));
+        for (auto& task : ts) names[static_cast<std::size_t>(t)].push_back(task.get_name());
+        (void)co_await aio::gather(std::move(ts));
+      }());
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::set<std::string> all;
+  for (const auto& v : names) {
+    ASSERT_EQ(v.size(), static_cast<std::size_t>(kTasks));
+    all.insert(v.begin(), v.end());
+  }
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreads * kTasks));
 }
 
 TEST(Task, CreateTaskSchedulesAtOnceAndLoopOwnsIt) {

@@ -114,9 +114,11 @@ TEST(TraceJson, LaneNamesAreEscaped) {
 TEST(TraceJson, AsyncioStepsShareTheirTaskId) {
   trace::clear();
   trace::enable();
-  auto amain = []() -> aio::Coro<int> {
+  std::set<std::string> names;  // the sleepers' get_name(): Python's Task-N, as in the trace
+  auto amain = [&names]() -> aio::Coro<int> {
     std::vector<aio::Task<int>> ts;
     for (int i = 0; i < 4; ++i) ts.push_back(aio::create_task(sleeper(i)));
+    for (const auto& t : ts) names.insert(t.get_name());
     auto rs = co_await aio::gather(std::move(ts));
     co_return static_cast<int>(rs.size());
   };
@@ -124,10 +126,13 @@ TEST(TraceJson, AsyncioStepsShareTheirTaskId) {
   trace::disable();
   const json doc = json::parse(trace::to_json(trace::collect()));
   std::map<long, int> steps_per_task;
+  std::set<std::string> traced_names;
   for (const auto& e : complete_events(doc, "asyncio")) {
     EXPECT_EQ(e.at("tid").get<long>(), static_cast<long>(trace::current_tid()));  // the loop ran here
     steps_per_task[e.at("args").at("task").get<long>()]++;
+    traced_names.insert(e.at("name").get<std::string>());
   }
+  for (const auto& n : names) EXPECT_EQ(traced_names.count(n), 1u) << n;
   // main + 4 sleepers; each sleeper steps 3 times (start, after each sleep).
   EXPECT_EQ(steps_per_task.size(), 5u);
   int threes = 0;

@@ -56,10 +56,14 @@ class TaskBase {
     if (cancel_requests_ == 0) must_cancel_ = false;
     return cancel_requests_;
   }
-  [[nodiscard]] const std::string& name() const noexcept { return name_ ? *name_ : empty_name(); }
-  void set_name(std::string n) {
-    if (n.empty() && !name_) return;
-    name_ = std::make_unique<std::string>(std::move(n));
+  /// Python's name: the one given, else "Task-N" (N: the task's number).
+  [[nodiscard]] std::string name() const;
+  void set_name(std::string n);
+  /// The task's number, unique in the process, taken when it was created (Python's Task-N
+  /// counter): 1, 2, 3, ... for the tasks one thread creates; each thread draws its numbers
+  /// from the shared counter in blocks of 256. Also the task's id in traces.
+  [[nodiscard]] std::uint64_t number() const noexcept {
+    return (name_ & 1U) != 0 ? name_ >> 1U : reinterpret_cast<const Named*>(name_)->number;
   }
   [[nodiscard]] EventLoop& loop() const noexcept { return *loop_; }
 
@@ -110,10 +114,15 @@ class TaskBase {
   std::coroutine_handle<> root_;
 
  private:
-  static const std::string& empty_name() noexcept;
+  struct Named {
+    std::uint64_t number;
+    std::string name;
+  };
   void finish() noexcept;
   EventLoop* loop_;
-  std::unique_ptr<std::string> name_;  // null while unnamed: keeps a task small
+  // While unnamed, the task's number as (N << 1) | 1; once named, a Named (owned). One word
+  // either way: a task stays 128 bytes, one size class of the frame pool.
+  std::uintptr_t name_;
   std::coroutine_handle<> resume_;     // where to continue
   Suspension* waiting_on_ = nullptr;
   std::uint16_t cancel_requests_ = 0;  // with the flags below: one 8-byte slot
@@ -249,7 +258,8 @@ class Task {
   [[nodiscard]] bool done() const noexcept { return s_->done(); }
   [[nodiscard]] int cancelling() const noexcept { return s_->cancelling(); }
   int uncancel() noexcept { return s_->uncancel(); }
-  [[nodiscard]] const std::string& get_name() const noexcept { return s_->name(); }
+  /// The name given (create_task's or set_name's), else Python's "Task-N".
+  [[nodiscard]] std::string get_name() const { return s_->name(); }
   void set_name(std::string n) { s_->set_name(std::move(n)); }
   [[nodiscard]] bool valid() const noexcept { return s_ != nullptr; }
 
