@@ -123,7 +123,7 @@ class TaskBase {
   // While unnamed, the task's number as (N << 1) | 1; once named, a Named (owned). One word
   // either way: a task stays 128 bytes, one size class of the frame pool.
   std::uintptr_t name_;
-  std::coroutine_handle<> resume_;     // where to continue
+  std::coroutine_handle<> resume_;  // where to continue
   Suspension* waiting_on_ = nullptr;
   std::uint16_t cancel_requests_ = 0;  // with the flags below: one 8-byte slot
 
