@@ -34,8 +34,6 @@ std::uint64_t clock_monotonic_ns() noexcept {
 const std::uint64_t g_epoch = clock_monotonic_ns();
 std::atomic<std::uint64_t> g_next_task{1};
 
-// Per-thread buffers are owned by a global registry (never destroyed, so threads that exit
-// during static destruction can still record) and survive their thread.
 // Events go into blocks that double in size from 4 KiB to 1 MiB: nothing moves as a buffer
 // grows, and each block is mapped with MAP_POPULATE, so its pages are faulted in by one system
 // call instead of one page fault per 73 events. (A std::deque allocated every 8 Events and then
@@ -60,15 +58,14 @@ class Block {
 };
 
 struct Buffer {
-  static constexpr std::size_t kFirstBlock = 4096, kLargestBlock = 1 << 20;
+  static constexpr std::size_t kFirstBlock = 4096, kDoublings = 8;  // 4 KiB .. 1 MiB
   std::mutex m;  // uncontended except while collect() or clear() runs
   std::vector<std::unique_ptr<Block>> blocks;
   std::size_t used = 0;  // events in blocks.back()
 
   void push(const Event& e) {
     if (blocks.empty() || used == blocks.back()->capacity()) {
-      const std::size_t bytes = std::min(kLargestBlock, kFirstBlock << std::min<std::size_t>(blocks.size(), 8));
-      blocks.push_back(std::make_unique<Block>(bytes));
+      blocks.push_back(std::make_unique<Block>(kFirstBlock << std::min(blocks.size(), kDoublings)));
       used = 0;
     }
     (*blocks.back())[used++] = e;
@@ -85,6 +82,8 @@ struct Buffer {
     used = 0;
   }
 };
+// Per-thread buffers are owned by a global registry (never destroyed, so threads that exit
+// during static destruction can still record) and survive their thread.
 struct Registry {
   std::mutex m;  // guards buffers and lanes
   std::vector<std::shared_ptr<Buffer>> buffers;

@@ -118,12 +118,10 @@ TEST(Trace, ManyEventsCrossBlocksAndSurviveConcurrentCollectAndClear) {
       done.fetch_add(1);
     });
   }
-  std::size_t collects = 0;
-  while (done.load() < kThreads) {  // readers racing the writers
+  do {  // collect() racing the writers (at least once, even if they were quick)
     auto part = trace::collect();
     EXPECT_LE(count_source(part, "TestBlocks"), static_cast<std::size_t>(kThreads * per_thread));
-    ++collects;
-  }
+  } while (done.load() < kThreads);
   for (auto& t : ts) t.join();
   auto evs = trace::collect();
   ASSERT_EQ(count_source(evs, "TestBlocks"), static_cast<std::size_t>(kThreads * per_thread));
@@ -136,7 +134,6 @@ TEST(Trace, ManyEventsCrossBlocksAndSurviveConcurrentCollectAndClear) {
   }
   for (int i = 0; i < kThreads; ++i)
     EXPECT_EQ(next[static_cast<std::size_t>(i)], static_cast<std::uint64_t>(per_thread));
-  EXPECT_GT(collects, 0u);
   // clear() while threads record, then recording goes on into fresh blocks.
   std::thread writer([] {
     for (int k = 0; k < 20'000; ++k) trace::Span s("TestAfterClear", 0, 0);

@@ -144,6 +144,13 @@ const ModelResult& fastest_parallel(const std::vector<ModelResult>& rs) {
 
 unsigned cpus() { return std::max(1u, std::thread::hardware_concurrency()); }
 
+/// The first result of model kind `kind` ("threads", "asyncio", ...), or null.
+const ModelResult* counterpart(const std::vector<ModelResult>& rs, const std::string& kind) {
+  for (const auto& r : rs)
+    if (r.kind == kind) return &r;
+  return nullptr;
+}
+
 }  // namespace
 
 // ---- demo 1: CPU-bound ----------------------------------------------------------------------
@@ -244,8 +251,7 @@ Demo cpu_bound_demo(const TourOptions& o) {
   };
   d.verdict = [threads_verdict](const std::vector<ModelResult>& rs) {
     std::string v = threads_verdict(rs);
-    const auto aio = std::find_if(rs.begin(), rs.end(), [](const ModelResult& r) { return r.kind == "asyncio"; });
-    if (aio != rs.end()) {
+    if (const ModelResult* aio = counterpart(rs, "asyncio")) {
       v += " asyncio ran at " + format_ratio(aio->speedup) +
            " of serial speed: its coroutines take turns on one thread (asyncio is for waiting, not computing).";
     }
@@ -372,8 +378,8 @@ Demo io_bound_demo(const TourOptions& o) {
     v += asyncio_best ? " on one thread" : "";
     v += ")";
     // The seeds' comparison: the event loop against the thread pool.
-    const auto pool = std::find_if(rs.begin(), rs.end(), [](const ModelResult& r) { return r.kind == "threads"; });
-    if (asyncio_best && pool != rs.end() && best.cost.wall_s > 0) {
+    const ModelResult* pool = counterpart(rs, "threads");
+    if (asyncio_best && pool != nullptr && best.cost.wall_s > 0) {
       v += " and " + format_ratio(pool->cost.wall_s / best.cost.wall_s) + " faster than " + pool->name;
     }
     v += "; CPU time stayed " + format_seconds(best.cost.cpu_s) + " - ";
@@ -493,12 +499,6 @@ std::vector<ModelResult> run_python(const std::vector<std::string>& args, bool s
     error = "Python's run failed (exit status " + std::to_string(status) + "): " + cmd;
   }
   return out;
-}
-
-const ModelResult* counterpart(const std::vector<ModelResult>& rs, const std::string& kind) {
-  for (const auto& r : rs)
-    if (r.kind == kind) return &r;
-  return nullptr;
 }
 
 /// "concur vs Python" line: each model kind's ratio of wall times.
